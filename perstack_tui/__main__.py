@@ -1,0 +1,3 @@
+from perstack_tui.cli import main
+
+raise SystemExit(main())

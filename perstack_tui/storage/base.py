@@ -1,0 +1,385 @@
+"""The storage protocol and the one implementation of it over a key/value backend.
+
+Every backend (filesystem, S3/R2, memory) supplies four primitives: list child
+prefixes, list the objects directly under a prefix, read and write bytes. Everything
+Perstack does with storage, and everything a browser needs, is written once here on
+top of them, so the backends cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel
+
+from .. import keys
+from ..models import (
+    Checkpoint,
+    EventMeta,
+    Job,
+    RunEvent,
+    RunSetting,
+    Unreadable,
+    parse_event,
+    parse_model,
+)
+
+
+class StorageError(Exception):
+    """A storage failure a user can act on: the message names the key or setting at fault."""
+
+    def __init__(self, message: str, *, key: str | None = None, setting: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.key = key
+        self.setting = setting
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class NotFoundError(StorageError):
+    """The key does not exist."""
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    """One stored object as a listing returns it (no read needed)."""
+
+    key: str
+    size: int
+    modified: float  # seconds since the epoch
+    etag: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class StorageInfo:
+    """What to show the user about a storage: ``type`` and ``location``."""
+
+    type: str  # "filesystem" | "s3" | "r2" | "memory"
+    location: str  # filesystem:/abs/path, s3://bucket/prefix (endpoint), r2://account/bucket/prefix
+
+    def __str__(self) -> str:
+        return self.location
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """Perstack's storage operations plus the ones a browser needs. All async."""
+
+    # Perstack's interface
+    async def store_checkpoint(self, checkpoint: Checkpoint | dict[str, Any]) -> None: ...
+    async def retrieve_checkpoint(self, job_id: str, checkpoint_id: str) -> Checkpoint: ...
+    async def get_checkpoints_by_job_id(self, job_id: str) -> list[Checkpoint | Unreadable]: ...
+    async def store_event(self, event: RunEvent | dict[str, Any]) -> None: ...
+    async def get_events_by_run(self, job_id: str, run_id: str) -> list[EventMeta]: ...
+    async def get_event_contents(
+        self, job_id: str, run_id: str, max_step: int | None = None
+    ) -> list[RunEvent | Unreadable]: ...
+    async def store_job(self, job: Job | dict[str, Any]) -> None: ...
+    async def retrieve_job(self, job_id: str) -> Job | Unreadable | None: ...
+    async def get_all_jobs(self) -> list[Job | Unreadable]: ...
+    async def store_run_setting(self, setting: RunSetting | dict[str, Any]) -> None: ...
+    async def get_all_runs(self) -> list[RunSetting | Unreadable]: ...
+
+    # What a browser needs
+    async def list_job_ids(self) -> list[str]: ...
+    async def list_run_ids(self, job_id: str) -> list[str]: ...
+    async def list_event_metas(
+        self, job_id: str, run_id: str, start_after: str | None = None
+    ) -> list[EventMeta]: ...
+    async def read_event(self, key: str) -> RunEvent | Unreadable: ...
+    async def list_checkpoint_ids(self, job_id: str) -> list[str]: ...
+    async def read_checkpoint(self, job_id: str, checkpoint_id: str) -> Checkpoint | Unreadable: ...
+    async def read_run_setting(
+        self, job_id: str, run_id: str
+    ) -> RunSetting | Unreadable | None: ...
+    async def read_bytes(self, key: str) -> bytes: ...
+    async def list_objects(
+        self, prefix: str, start_after: str | None = None
+    ) -> list[ObjectInfo]: ...
+    async def list_prefixes(self, prefix: str) -> list[str]: ...
+    def storage_info(self) -> StorageInfo: ...
+    async def close(self) -> None: ...
+
+
+def _js_numbers(value: Any) -> Any:
+    """Integral floats as ints, as JavaScript's JSON.stringify writes them (0, not 0.0)."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _js_numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_js_numbers(v) for v in value]
+    return value
+
+
+def _as_dict(value: BaseModel | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(value, BaseModel):
+        value = value.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return _js_numbers(value)
+
+
+def dump_compact(value: BaseModel | dict[str, Any]) -> bytes:
+    """JSON as Perstack writes checkpoints, events and run settings (JSON.stringify)."""
+    return json.dumps(_as_dict(value), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def dump_pretty(value: BaseModel | dict[str, Any]) -> bytes:
+    """JSON as Perstack writes job.json (JSON.stringify(job, null, 2))."""
+    return json.dumps(_as_dict(value), indent=2, ensure_ascii=False).encode()
+
+
+class _LRU(OrderedDict[str, Any]):
+    def __init__(self, size: int):
+        super().__init__()
+        self.size = size
+
+    def get_fresh(self, key: str) -> Any:
+        value = self.get(key)
+        if value is not None:
+            self.move_to_end(key)
+        return value
+
+    def put(self, key: str, value: Any) -> None:
+        self[key] = value
+        self.move_to_end(key)
+        while len(self) > self.size:
+            self.popitem(last=False)
+
+
+class KeyValueStorage(ABC):
+    """:class:`Storage` over four primitives a backend supplies.
+
+    Parsed events and checkpoints are cached (bounded): they never change once
+    written. Unreadable results are not cached, so a file read mid-write is read again.
+    """
+
+    #: how many reads run at once in :meth:`read_many`
+    max_concurrency: int = 16
+
+    def __init__(self) -> None:
+        self._events: _LRU = _LRU(4096)
+        self._checkpoints: _LRU = _LRU(32)
+
+    # --- primitives -------------------------------------------------------------------
+
+    @abstractmethod
+    async def list_prefixes(self, prefix: str) -> list[str]:
+        """Names of the "folders" directly under ``prefix`` (which ends with ``/``), sorted."""
+
+    @abstractmethod
+    async def list_objects(self, prefix: str, start_after: str | None = None) -> list[ObjectInfo]:
+        """Objects directly under ``prefix``, sorted by key, only keys > ``start_after``."""
+
+    @abstractmethod
+    async def read_bytes(self, key: str) -> bytes:
+        """The object's bytes; :class:`NotFoundError` if it does not exist."""
+
+    @abstractmethod
+    async def write_bytes(self, key: str, data: bytes) -> None:
+        """Write an object (used by Perstack-compatible writes and the demo, never by browsing)."""
+
+    @abstractmethod
+    def storage_info(self) -> StorageInfo: ...
+
+    async def close(self) -> None:  # noqa: B027  (most backends hold nothing to release)
+        """Release connections and threads."""
+
+    async def read_many(self, keys_: Sequence[str]) -> list[bytes | StorageError]:
+        """Read several objects concurrently (at most :attr:`max_concurrency` at once)."""
+        limit = asyncio.Semaphore(self.max_concurrency)
+
+        async def one(key: str) -> bytes | StorageError:
+            async with limit:
+                try:
+                    return await self.read_bytes(key)
+                except StorageError as error:
+                    return error
+
+        return list(await asyncio.gather(*(one(k) for k in keys_)))
+
+    # --- browsing ---------------------------------------------------------------------
+
+    async def list_job_ids(self) -> list[str]:
+        return await self.list_prefixes(keys.JOBS)
+
+    async def list_run_ids(self, job_id: str) -> list[str]:
+        return await self.list_prefixes(keys.runs_prefix(job_id))
+
+    async def list_checkpoint_ids(self, job_id: str) -> list[str]:
+        objects = await self.list_objects(keys.checkpoints_prefix(job_id))
+        return [
+            parsed.checkpoint_id
+            for parsed in (keys.parse_key(o.key) for o in objects)
+            if parsed.kind == "checkpoint" and parsed.checkpoint_id
+        ]
+
+    async def list_event_metas(
+        self, job_id: str, run_id: str, start_after: str | None = None
+    ) -> list[EventMeta]:
+        """A run's events from their names alone (no reads), by timestamp then key."""
+        objects = await self.list_objects(keys.run_prefix(job_id, run_id), start_after)
+        return sorted(_event_metas(o.key for o in objects), key=lambda m: (m.timestamp, m.key))
+
+    async def read_event(self, key: str) -> RunEvent | Unreadable:
+        cached = self._events.get_fresh(key)
+        if cached is not None:
+            return cached
+        try:
+            raw = await self.read_bytes(key)
+        except NotFoundError:
+            return Unreadable(key=key, reason="missing: the file was listed but is gone")
+        event = parse_event(raw, key)
+        if not isinstance(event, Unreadable):
+            self._events.put(key, event)
+        return event
+
+    async def read_events(self, event_keys: Sequence[str]) -> list[RunEvent | Unreadable]:
+        """Several events, read concurrently, in the order given."""
+        found: dict[str, RunEvent | Unreadable] = {}
+        missing = []
+        for key in event_keys:
+            cached = self._events.get_fresh(key)
+            if cached is not None:
+                found[key] = cached
+            else:
+                missing.append(key)
+        for key, raw in zip(missing, await self.read_many(missing), strict=True):
+            if isinstance(raw, NotFoundError):
+                found[key] = Unreadable(key=key, reason="missing: the file was listed but is gone")
+            elif isinstance(raw, StorageError):
+                raise raw
+            else:
+                found[key] = event = parse_event(raw, key)
+                if not isinstance(event, Unreadable):
+                    self._events.put(key, event)
+        return [found[key] for key in event_keys]
+
+    async def read_checkpoint(self, job_id: str, checkpoint_id: str) -> Checkpoint | Unreadable:
+        key = keys.checkpoint_key(job_id, checkpoint_id)
+        cached = self._checkpoints.get_fresh(key)
+        if cached is not None:
+            return cached
+        checkpoint = parse_model(Checkpoint, await self.read_bytes(key), key)
+        if not isinstance(checkpoint, Unreadable):
+            self._checkpoints.put(key, checkpoint)
+        return checkpoint
+
+    async def read_run_setting(self, job_id: str, run_id: str) -> RunSetting | Unreadable | None:
+        key = keys.run_setting_key(job_id, run_id)
+        try:
+            return parse_model(RunSetting, await self.read_bytes(key), key)
+        except NotFoundError:
+            return None
+
+    # --- Perstack's interface ---------------------------------------------------------
+
+    async def store_checkpoint(self, checkpoint: Checkpoint | dict[str, Any]) -> None:
+        data = _as_dict(checkpoint)
+        await self.write_bytes(keys.checkpoint_key(data["jobId"], data["id"]), dump_compact(data))
+
+    async def retrieve_checkpoint(self, job_id: str, checkpoint_id: str) -> Checkpoint:
+        checkpoint = await self.read_checkpoint(job_id, checkpoint_id)
+        if isinstance(checkpoint, Unreadable):
+            raise StorageError(f"{checkpoint.key}: {checkpoint.reason}", key=checkpoint.key)
+        return checkpoint
+
+    async def get_checkpoints_by_job_id(self, job_id: str) -> list[Checkpoint | Unreadable]:
+        """A job's checkpoints by step (unreadable ones included, last)."""
+        ids = await self.list_checkpoint_ids(job_id)
+        checkpoint_keys = [keys.checkpoint_key(job_id, c) for c in ids]
+        result: list[Checkpoint | Unreadable] = []
+        for key, raw in zip(checkpoint_keys, await self.read_many(checkpoint_keys), strict=True):
+            if isinstance(raw, StorageError):
+                result.append(Unreadable(key=key, reason=str(raw)))
+            else:
+                result.append(parse_model(Checkpoint, raw, key))
+        return sorted(result, key=lambda c: c.stepNumber if isinstance(c, Checkpoint) else 1 << 62)
+
+    async def store_event(self, event: RunEvent | dict[str, Any]) -> None:
+        data = _as_dict(event)
+        key = keys.event_key(
+            data["jobId"], data["runId"], data["timestamp"], data["stepNumber"], data["type"]
+        )
+        await self.write_bytes(key, dump_compact(data))
+
+    async def get_events_by_run(self, job_id: str, run_id: str) -> list[EventMeta]:
+        """Event metas of a run sorted by step, as Perstack's ``getEventsByRun``."""
+        metas = await self.list_event_metas(job_id, run_id)
+        return sorted(metas, key=lambda m: m.stepNumber)
+
+    async def get_event_contents(
+        self, job_id: str, run_id: str, max_step: int | None = None
+    ) -> list[RunEvent | Unreadable]:
+        """A run's events with step <= ``max_step``, by timestamp; unreadable files kept."""
+        metas = await self.list_event_metas(job_id, run_id)
+        if max_step is not None:
+            metas = [m for m in metas if m.stepNumber <= max_step]
+        return await self.read_events([m.key for m in metas])
+
+    async def store_job(self, job: Job | dict[str, Any]) -> None:
+        data = _as_dict(job)
+        await self.write_bytes(keys.job_key(data["id"]), dump_pretty(data))
+
+    async def retrieve_job(self, job_id: str) -> Job | Unreadable | None:
+        key = keys.job_key(job_id)
+        try:
+            return parse_model(Job, await self.read_bytes(key), key)
+        except NotFoundError:
+            return None
+
+    async def get_all_jobs(self) -> list[Job | Unreadable]:
+        """Every job that has a job.json, newest first (see the catalog for the rest)."""
+        job_keys = [keys.job_key(j) for j in await self.list_job_ids()]
+        jobs: list[Job | Unreadable] = []
+        for key, raw in zip(job_keys, await self.read_many(job_keys), strict=True):
+            if isinstance(raw, NotFoundError):
+                continue
+            if isinstance(raw, StorageError):
+                jobs.append(Unreadable(key=key, reason=str(raw)))
+            else:
+                jobs.append(parse_model(Job, raw, key))
+        return sorted(jobs, key=lambda j: -j.startedAt if isinstance(j, Job) else 0)
+
+    async def store_run_setting(self, setting: RunSetting | dict[str, Any]) -> None:
+        data = _as_dict(setting)
+        await self.write_bytes(
+            keys.run_setting_key(data["jobId"], data["runId"]), dump_compact(data)
+        )
+
+    async def get_all_runs(self) -> list[RunSetting | Unreadable]:
+        """Every run setting in the storage, by ``updatedAt`` descending."""
+        setting_keys = [
+            keys.run_setting_key(job_id, run_id)
+            for job_id in await self.list_job_ids()
+            for run_id in await self.list_run_ids(job_id)
+        ]
+        runs: list[RunSetting | Unreadable] = []
+        for key, raw in zip(setting_keys, await self.read_many(setting_keys), strict=True):
+            if isinstance(raw, NotFoundError):
+                continue
+            if isinstance(raw, StorageError):
+                runs.append(Unreadable(key=key, reason=str(raw)))
+            else:
+                runs.append(parse_model(RunSetting, raw, key))
+        return sorted(runs, key=lambda r: -r.updatedAt if isinstance(r, RunSetting) else 0)
+
+
+def _event_metas(object_keys: Iterable[str]) -> list[EventMeta]:
+    metas = []
+    for key in object_keys:
+        name = keys.parse_event_name(key.rsplit("/", 1)[-1])
+        if name is not None:
+            metas.append(
+                EventMeta(
+                    timestamp=name.timestamp, stepNumber=name.step_number, type=name.type, key=key
+                )
+            )
+    return metas

@@ -1,0 +1,89 @@
+"""Perstack's filesystem storage: ``{base}/jobs/...`` on a local disk."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+import aiofiles
+import aiofiles.os
+
+from .base import KeyValueStorage, NotFoundError, ObjectInfo, StorageError, StorageInfo
+
+
+class FileSystemStorage(KeyValueStorage):
+    """A local directory laid out as Perstack's FileSystemStorage writes it."""
+
+    def __init__(self, base: str | os.PathLike[str]) -> None:
+        super().__init__()
+        self.base = Path(base).expanduser().resolve()
+
+    def path_of(self, key: str) -> Path:
+        """The file that holds ``key``; refuses keys that would leave the base directory."""
+        if key.startswith("/") or ".." in key.split("/"):
+            raise StorageError(f"unsafe key {key!r}", key=key)
+        return self.base / key
+
+    def storage_info(self) -> StorageInfo:
+        return StorageInfo("filesystem", f"filesystem:{self.base}")
+
+    async def list_prefixes(self, prefix: str) -> list[str]:
+        return sorted(
+            entry.name
+            for entry in await self._scandir(prefix)
+            if entry.is_dir(follow_symlinks=False)
+        )
+
+    async def list_objects(self, prefix: str, start_after: str | None = None) -> list[ObjectInfo]:
+        objects = []
+        for entry in await self._scandir(prefix):
+            key = prefix + entry.name
+            if start_after is not None and key <= start_after:
+                continue
+            try:
+                if not entry.is_file():
+                    continue
+                stat = entry.stat()
+            except FileNotFoundError:  # removed between listing and stat
+                continue
+            objects.append(ObjectInfo(key, stat.st_size, stat.st_mtime))
+        objects.sort(key=lambda o: o.key)
+        return objects
+
+    async def _scandir(self, prefix: str) -> list[os.DirEntry[str]]:
+        try:
+            return await _scandir(self.path_of(prefix))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        except PermissionError as error:
+            raise StorageError(
+                f"cannot list {self.path_of(prefix)}: permission denied", key=prefix
+            ) from error
+
+    async def read_bytes(self, key: str) -> bytes:
+        path = self.path_of(key)
+        try:
+            async with aiofiles.open(path, "rb") as file:
+                return await file.read()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
+            raise NotFoundError(f"{path}: no such file", key=key) from error
+        except PermissionError as error:
+            raise StorageError(f"{path}: permission denied", key=key) from error
+
+    async def write_bytes(self, key: str, data: bytes) -> None:
+        path = self.path_of(key)
+        try:
+            await aiofiles.os.makedirs(path.parent, exist_ok=True)
+            async with aiofiles.open(path, "wb") as file:
+                await file.write(data)
+        except OSError as error:
+            raise StorageError(f"cannot write {path}: {error.strerror}", key=key) from error
+
+
+async def _scandir(path: Path) -> list[os.DirEntry[str]]:
+    def scan() -> list[os.DirEntry[str]]:
+        with os.scandir(path) as entries:
+            return list(entries)
+
+    return await asyncio.to_thread(scan)
