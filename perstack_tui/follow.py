@@ -1,0 +1,361 @@
+"""Live tail: a job's new runs and events, and new jobs, found by incremental listing.
+
+Each poll of a job costs one delimiter listing of its runs plus, per run, one listing that
+starts after that run's cursor (ListObjectsV2 ``StartAfter`` on S3): event keys of a run sort
+by their 13-digit millisecond timestamp, so the listing returns only recent keys. The cost of
+a poll therefore does not grow with the number of events already seen, and neither does the
+follower's memory: it keeps a cursor per run and the keys of a short look-back window.
+
+The look-back window (``lookback_ms``) is there because writes land slightly out of order
+(Perstack stores events without waiting for each other, and S3 PUTs race): the cursor is
+set that far behind the newest key, and keys already taken are skipped.
+
+A file that does not parse yet (read while still being written) is kept pending and read
+again on the next polls; it becomes :class:`~perstack_tui.models.Unreadable` only if it stays
+bad. Events after a pending one wait for it, so events come out once each, in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Literal
+
+from . import keys
+from .models import Checkpoint, RunEvent, Unreadable
+from .storage.base import KeyValueStorage, StorageError
+
+FollowState = Literal["live", "reconnecting", "idle"]
+
+#: events that end a run for good (a delegate's completeRun hands back to its caller instead)
+_JOB_END_TYPES = frozenset(
+    {"completeRun", "stopRunByError", "stopRunByExceededMaxSteps", "stopRunByInteractiveTool"}
+)
+
+
+@dataclass
+class FollowUpdate:
+    """What one poll found: runs and events not reported before, and the follower's state.
+
+    ``state`` is ``"live"`` while the job may still write, ``"idle"`` once its last event
+    ended it (a completed or stopped coordinator run; it turns ``"live"`` again if the job
+    is continued), ``"reconnecting"`` while the storage fails (``error`` says why).
+    """
+
+    new_runs: list[str]
+    new_events: list[RunEvent | Unreadable]
+    state: FollowState
+    error: str | None = None
+
+    @property
+    def checkpoints(self) -> list[Checkpoint]:
+        """The checkpoints the new events carry (Perstack stores one per such event)."""
+        found = []
+        for event in self.new_events:
+            checkpoint = getattr(event, "checkpoint", None)
+            if isinstance(checkpoint, Checkpoint):
+                found.append(checkpoint)
+        return found
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.new_runs and not self.new_events
+
+
+def job_has_ended(last_event: RunEvent | Unreadable | None) -> bool:
+    """Whether a job whose latest event is ``last_event`` has stopped writing.
+
+    A run that completed or stopped ends the job unless it is a delegate that completed:
+    then its caller continues in a new run.
+    """
+    if not isinstance(last_event, RunEvent) or last_event.type not in _JOB_END_TYPES:
+        return False
+    checkpoint = getattr(last_event, "checkpoint", None)
+    delegated = isinstance(checkpoint, Checkpoint) and checkpoint.delegatedBy is not None
+    return not (last_event.type == "completeRun" and delegated)
+
+
+@dataclass
+class _Cursor:
+    """Where a run's listing resumes, and the keys taken in the look-back window."""
+
+    newest_ts: int | None = None
+    recent: dict[str, int] = field(default_factory=dict)  # key -> timestamp
+
+    def start_after(self, prefix: str, lookback_ms: int) -> str | None:
+        if self.newest_ts is None:
+            return None
+        # "event-{ts}" sorts just before every key of that millisecond.
+        return f"{prefix}event-{max(self.newest_ts - lookback_ms, 0)}"
+
+    def take(self, key: str, timestamp: int, lookback_ms: int) -> None:
+        self.recent[key] = timestamp
+        if self.newest_ts is None or timestamp > self.newest_ts:
+            self.newest_ts = timestamp
+            floor = timestamp - lookback_ms
+            if len(self.recent) > 64:  # prune now and then, not on every key
+                self.recent = {k: t for k, t in self.recent.items() if t >= floor}
+
+
+@dataclass
+class _Pending:
+    """An event file that did not parse yet."""
+
+    key: str
+    timestamp: int
+    modified: float
+    attempts: int = 0
+    first_seen: float = field(default_factory=time.monotonic)
+
+
+class JobFollower:
+    """Follows one job: each :meth:`poll` returns only the runs and events new since the last.
+
+    ``seen_keys`` are event keys the caller has already shown (from its own listing):
+    they are not reported again and the follower resumes after them. Without them, the
+    first poll reports every existing run and event.
+    """
+
+    def __init__(
+        self,
+        storage: KeyValueStorage,
+        job_id: str,
+        *,
+        interval: float = 1.0,
+        seen_keys: Iterable[str] = (),
+        lookback_ms: int = 3000,
+        pending_attempts: int = 3,
+        pending_timeout: float = 2.0,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 5.0,
+    ) -> None:
+        self.storage = storage
+        self.job_id = job_id
+        self.interval = interval
+        self.lookback_ms = lookback_ms
+        self.pending_attempts = pending_attempts
+        self.pending_timeout = pending_timeout
+        self.backoff_initial = backoff_initial
+        self.backoff_max = backoff_max
+        self.runs: list[str] = []  # known runs, in the order they were found
+        self.state: FollowState = "live"
+        self._cursors: dict[str, _Cursor] = {}
+        self._pending: dict[str, _Pending] = {}
+        # read, but waiting behind a pending event: ((timestamp, key), event)
+        self._held: list[tuple[tuple[int, str], RunEvent | Unreadable]] = []
+        self._last: tuple[int, str] | None = None  # newest event taken: (timestamp, key)
+        self._last_event: RunEvent | Unreadable | None = None
+        self._last_event_unknown = False  # the newest event came from seen_keys, unread
+        for key in seen_keys:
+            parsed = keys.parse_key(key)
+            if parsed.kind != "event" or parsed.run_id is None or parsed.event is None:
+                continue
+            self._cursor(parsed.run_id).take(key, parsed.event.timestamp, lookback_ms)
+            if self._last is None or (parsed.event.timestamp, key) > self._last:
+                self._last = (parsed.event.timestamp, key)
+                self._last_event_unknown = True
+
+    def _cursor(self, run_id: str) -> _Cursor:
+        cursor = self._cursors.get(run_id)
+        if cursor is None:
+            cursor = self._cursors[run_id] = _Cursor()
+            self.runs.append(run_id)
+        return cursor
+
+    @property
+    def ended(self) -> bool:
+        """Whether the newest event seen ended the job (see :func:`job_has_ended`)."""
+        return job_has_ended(self._last_event)
+
+    async def poll(self) -> FollowUpdate:
+        """One poll: the runs and events new since the last poll.
+
+        Never raises a storage failure: it comes back as state ``"reconnecting"`` and
+        nothing is consumed, so the next successful poll reports it all, once.
+        """
+        try:
+            update = await self._poll()
+        except (StorageError, OSError) as error:
+            self.state = "reconnecting"
+            return FollowUpdate([], [], "reconnecting", str(error) or type(error).__name__)
+        self.state = update.state
+        return update
+
+    async def _poll(self) -> FollowUpdate:
+        storage, job_id = self.storage, self.job_id
+        run_ids = await storage.list_run_ids(job_id)
+        listings = await asyncio.gather(
+            *(
+                storage.list_objects(
+                    keys.run_prefix(job_id, run_id),
+                    self._cursors[run_id].start_after(
+                        keys.run_prefix(job_id, run_id), self.lookback_ms
+                    )
+                    if run_id in self._cursors
+                    else None,
+                )
+                for run_id in run_ids
+            )
+        )
+        # (run_id, key, timestamp, modified) of every event file not taken before
+        fresh: list[tuple[str, str, int, float]] = []
+        for run_id, objects in zip(run_ids, listings, strict=True):
+            cursor = self._cursors.get(run_id)
+            for info in objects:
+                name = keys.parse_event_name(info.key.rsplit("/", 1)[-1])
+                if name is None or (cursor is not None and info.key in cursor.recent):
+                    continue
+                fresh.append((run_id, info.key, name.timestamp, info.modified))
+        to_read = [key for _, key, _, _ in fresh] + list(self._pending)
+        results = await storage.read_events(to_read) if to_read else []
+        last_event = self._last_event
+        if self._last_event_unknown and self._last is not None:
+            last_event = await storage.read_event(self._last[1])
+
+        # Everything read: commit (a failure above leaves the follower as it was).
+        new_runs = [r for r in run_ids if r not in self._cursors]
+        for run_id in new_runs:
+            self._cursor(run_id)
+        self._last_event, self._last_event_unknown = last_event, False
+        now, wall = time.monotonic(), time.time()
+        for run_id, key, timestamp, modified in fresh:
+            self._cursors[run_id].take(key, timestamp, self.lookback_ms)
+            self._pending[key] = _Pending(key, timestamp, modified)
+        ready = self._held
+        for key, event in zip(to_read, results, strict=True):
+            pending = self._pending[key]
+            pending.attempts += 1
+            if isinstance(event, Unreadable) and not self._give_up(pending, now, wall):
+                continue
+            del self._pending[key]
+            ready.append(((pending.timestamp, key), event))
+        ready.sort(key=lambda item: item[0])
+        # Hold back whatever comes after the oldest pending event, to keep the order.
+        if self._pending:
+            barrier = min((p.timestamp, p.key) for p in self._pending.values())
+            cut = next((i for i, (order, _) in enumerate(ready) if order > barrier), len(ready))
+            ready, self._held = ready[:cut], ready[cut:]
+        else:
+            self._held = []
+        for order, event in ready:
+            if self._last is None or order > self._last:
+                self._last, self._last_event = order, event
+        state: FollowState = "idle" if self.ended else "live"
+        return FollowUpdate(new_runs, [event for _, event in ready], state)
+
+    def _give_up(self, pending: _Pending, now: float, wall: float) -> bool:
+        """Whether a file that does not parse is bad for good, not just being written."""
+        if wall - pending.modified > self.pending_timeout:
+            return True  # untouched for a while: nobody is writing it any more
+        return (
+            pending.attempts >= self.pending_attempts
+            and now - pending.first_seen >= self.pending_timeout
+        )
+
+    @property
+    def busy(self) -> bool:
+        """Whether files are waiting to be read again (poll soon rather than at the interval)."""
+        return bool(self._pending)
+
+    async def updates(self) -> AsyncIterator[FollowUpdate]:
+        """Poll forever; yield the first poll, then whenever something is new or the state changes.
+
+        Storage failures back off exponentially (``backoff_initial`` doubling up to
+        ``backoff_max``). Stop iterating to stop following.
+        """
+        waker = _Waker.for_storage(self.storage, self.job_id)
+        failures = 0
+        previous: FollowState | None = None
+        try:
+            while True:
+                update = await self.poll()
+                if previous is None or not update.is_empty or update.state != previous:
+                    yield update
+                previous = update.state
+                if update.state == "reconnecting":
+                    delay = min(self.backoff_initial * 2**failures, self.backoff_max)
+                    failures += 1
+                    await asyncio.sleep(delay)
+                    continue
+                failures = 0
+                delay = self.interval
+                if self.busy:
+                    delay = min(delay, self.pending_timeout / self.pending_attempts)
+                await waker.wait(delay)
+        finally:
+            await waker.close()
+
+
+class _Waker:
+    """Waits between polls: the interval, or less when the backend can tell of a change."""
+
+    #: a local directory is cheap to list: poll it often enough to show an event within 0.5 s
+    FILESYSTEM_INTERVAL = 0.25
+
+    def __init__(self, cap: float | None = None) -> None:
+        self.cap = cap
+
+    @classmethod
+    def for_storage(cls, storage: KeyValueStorage, job_id: str | None = None) -> _Waker:
+        if storage.storage_info().type == "filesystem":
+            return cls(cap=cls.FILESYSTEM_INTERVAL)
+        return cls()
+
+    async def wait(self, timeout: float) -> None:
+        await asyncio.sleep(timeout if self.cap is None else min(timeout, self.cap))
+
+    async def close(self) -> None:
+        """Stop watching."""
+
+
+class JobsWatcher:
+    """Reports jobs that appear after it started (for the jobs list).
+
+    Job ids are random, so every poll is one delimiter listing of ``jobs/`` (one request
+    per thousand jobs on S3). ``known`` are the ids the caller already shows; without
+    them, the first listing is the baseline. ``state`` and ``error`` tell whether the
+    last listing failed (it is retried with backoff).
+    """
+
+    def __init__(
+        self,
+        storage: KeyValueStorage,
+        *,
+        interval: float = 2.0,
+        known: Iterable[str] | None = None,
+        backoff_max: float = 5.0,
+    ) -> None:
+        self.storage = storage
+        self.interval = interval
+        self.backoff_max = backoff_max
+        self.known: set[str] | None = set(known) if known is not None else None
+        self.state: FollowState = "live"
+        self.error: str | None = None
+
+    async def poll(self) -> list[str]:
+        """Job ids not seen before, sorted; raises :class:`StorageError` on failure."""
+        ids = await self.storage.list_job_ids()
+        if self.known is None:
+            self.known = set(ids)
+            return []
+        new = [job_id for job_id in ids if job_id not in self.known]
+        self.known.update(new)
+        return new
+
+    async def new_job_ids(self) -> AsyncIterator[list[str]]:
+        """Yield each batch of new job ids as it appears; stop iterating to stop watching."""
+        failures = 0
+        while True:
+            try:
+                new = await self.poll()
+            except (StorageError, OSError) as error:
+                self.state, self.error = "reconnecting", str(error) or type(error).__name__
+                failures += 1
+                await asyncio.sleep(min(0.5 * 2 ** (failures - 1), self.backoff_max))
+                continue
+            self.state, self.error, failures = "live", None, 0
+            if new:
+                yield new
+            await asyncio.sleep(self.interval)
