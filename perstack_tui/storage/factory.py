@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..config import ResolvedStorage, StorageConfig, resolve_storage
+from ..config import ConfigError, ResolvedStorage, StorageConfig, resolve_storage
 from .base import KeyValueStorage
 
 
 def create_storage(config: StorageConfig) -> KeyValueStorage:
+    """The backend ``config`` names; the S3/R2 module (and boto3) is imported only here."""
     if config.type == "filesystem":
         from .filesystem import FileSystemStorage
 
@@ -18,7 +19,39 @@ def create_storage(config: StorageConfig) -> KeyValueStorage:
         from .memory import MemoryStorage
 
         return MemoryStorage()
-    raise NotImplementedError(config.type)
+    if config.type in ("s3", "r2"):
+        s3 = _import_s3()
+        if config.type == "s3":
+            return s3.S3Storage(
+                config.bucket or "",
+                config.prefix,
+                region=config.region,
+                endpoint=config.endpoint,
+                force_path_style=config.force_path_style,
+                access_key_id=config.access_key_id,
+                secret_access_key=config.secret_access_key,
+            )
+        return s3.R2Storage(
+            config.account_id or "",
+            config.bucket or "",
+            config.prefix,
+            access_key_id=config.access_key_id,
+            secret_access_key=config.secret_access_key,
+            endpoint=config.endpoint,
+        )
+    raise ConfigError(f"unknown storage type {config.type!r}, expected filesystem, s3 or r2")
+
+
+def _import_s3():  # type: ignore[no-untyped-def]
+    try:
+        from . import s3
+    except ImportError as error:
+        if error.name in ("boto3", "botocore") or (error.name or "").startswith("botocore."):
+            raise ConfigError(
+                "the s3 and r2 storages need boto3: pip install boto3 (or reinstall perstack-tui)"
+            ) from error
+        raise
+    return s3
 
 
 def open_storage(args: argparse.Namespace) -> tuple[KeyValueStorage, ResolvedStorage]:
