@@ -17,7 +17,7 @@ import json
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .models import (
     STREAMING_EVENT_TYPES,
@@ -47,6 +47,9 @@ from .models import (
     ToolResultPart,
     Unreadable,
 )
+
+if TYPE_CHECKING:
+    from .catalog import JobSummary
 
 CATEGORIES = (
     "error",
@@ -265,7 +268,9 @@ def _gist(event: AnyEventLike) -> str:
     if isinstance(event, CallTools | CallInteractiveTool):
         return ", ".join(f"{c.toolName}({_args_text(c.args, 40)})" for c in tool_calls(event))
     if isinstance(event, ResolveToolResults | AttemptCompletion):
-        return "  ".join(_result_gist(r) for r in tool_results(event))
+        # Errors first: in a narrow column they are what matters.
+        results = sorted(tool_results(event), key=lambda r: not r.is_error)
+        return "  ".join(_result_gist(r) for r in results)
     if isinstance(event, StopRunByError):
         return f"{event.error.name}: {event.error.message}"
     if isinstance(event, Retry):
@@ -416,3 +421,21 @@ def format_tokens(count: int | None) -> str:
     if abs(count) < 1_000_000:
         return f"{count / 1000:.1f}k"
     return f"{count / 1_000_000:.1f}M"
+
+
+def job_json(summary: JobSummary) -> dict[str, Any]:
+    """A job summary in Perstack's Job JSON shape (unknown optionals left out)."""
+    data: dict[str, Any] = {
+        "id": summary.id,
+        "status": summary.status,
+        "coordinatorExpertKey": summary.expert,
+        "totalSteps": summary.steps,
+    }
+    if summary.max_steps is not None:
+        data["maxSteps"] = summary.max_steps
+    data["usage"] = summary.usage.to_json_dict()
+    if summary.started_at is not None:
+        data["startedAt"] = summary.started_at
+    if summary.finished_at is not None:
+        data["finishedAt"] = summary.finished_at
+    return data
