@@ -270,7 +270,7 @@ def _gist(event: AnyEventLike) -> str:
     if isinstance(event, ResolveToolResults | AttemptCompletion):
         # Errors first: in a narrow column they are what matters.
         results = sorted(tool_results(event), key=lambda r: not r.is_error)
-        return "  ".join(_result_gist(r) for r in results)
+        return " | ".join(_result_gist(r) for r in results)
     if isinstance(event, StopRunByError):
         return f"{event.error.name}: {event.error.message}"
     if isinstance(event, Retry):

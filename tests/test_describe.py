@@ -45,7 +45,7 @@ async def test_tool_error_is_an_error_not_a_success(real_storage):
     details = event_details(event)
     assert details[0].startswith("✓ healthCheck")
     assert details[1] == "✗ readTextFile (error): File missing.txt does not exist."
-    assert gist(event).startswith("✗ readTextFile: File missing.txt does not exist.  ✓ health")
+    assert gist(event).startswith("✗ readTextFile: File missing.txt does not exist. | ✓ health")
 
 
 async def test_tool_calls_gist_lists_tool_names(real_storage):
