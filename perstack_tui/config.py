@@ -390,7 +390,8 @@ _EXPECTED = {
     "dict_type": "expected a table",
     "literal_error": 'expected "filesystem", "s3" or "r2"',
 }
-_KNOWN_KEYS = {
+#: every key [storage] accepts, by table (the example file shows them all)
+STORAGE_KEYS = {
     "storage": ["type", *_SECTIONS],
     "filesystem": list(_FilesystemSection.model_fields),
     "s3": list(_S3Section.model_fields),
@@ -406,7 +407,7 @@ def _render_validation_error(path: Path, error: ValidationError) -> str:
     kind = problem["type"]
     if kind == "extra_forbidden":
         parent = location[-2] if len(location) > 1 else "storage"
-        known = ", ".join(_KNOWN_KEYS.get(parent, []))
+        known = ", ".join(STORAGE_KEYS.get(parent, []))
         return f"{path}: {key}: unknown key (expected one of: {known})"
     expected = _EXPECTED.get(kind, problem["msg"])
     return f"{path}: {key}: {expected}, got {_show(problem.get('input'))}"

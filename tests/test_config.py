@@ -393,3 +393,25 @@ def test_resolving_and_filesystem_storage_do_not_import_boto3(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert json.loads(result.stdout) == []
+
+
+# --- perstack.toml.example ------------------------------------------------------------
+
+EXAMPLE = Path(__file__).parent.parent / "perstack.toml.example"
+
+
+@pytest.mark.parametrize("storage_type", ["filesystem", "s3", "r2"])
+def test_example_config_is_valid_for_every_type(tmp_path, storage_type):
+    text = EXAMPLE.read_text().replace('type = "filesystem"', f'type = "{storage_type}"')
+    write_toml(tmp_path, text)
+    resolved = resolve(tmp_path)
+    assert resolved.config.type == storage_type and resolved.warnings == []
+
+
+def test_example_config_shows_every_option():
+    from perstack_tui.config import STORAGE_KEYS
+
+    text = EXAMPLE.read_text()
+    for table, names in STORAGE_KEYS.items():
+        for name in names:
+            assert f"{name} = " in text or f"[storage.{name}]" in text, (table, name)
