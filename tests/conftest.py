@@ -9,6 +9,9 @@ import pytest
 
 from perstack_tui.storage.filesystem import FileSystemStorage
 
+# the local S3-compatible server and S3/R2 storages on it (session server, fresh bucket each)
+from .s3server import r2_storage, s3_bucket, s3_server, s3_storage  # noqa: F401
+
 FIXTURES = Path(__file__).parent / "fixtures" / "perstack-real"
 CLI_RUN = FIXTURES / "cli-local-run" / "perstack"
 PROGRAMMATIC = FIXTURES / "programmatic-filesystem-storage" / "perstack"

@@ -181,6 +181,16 @@ class S3Server:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
+        self._remove_sockets()
+
+    def _remove_sockets(self) -> None:
+        """weed leaves ``/tmp/seaweedfs-*-{port}.sock`` behind; remove ours (only ours)."""
+        ports = {self.s3_port, self.master_port, self.volume_port, self.filer_port, self.admin_port}
+        ports |= {p + GRPC_OFFSET for p in ports}
+        for path in Path(os.environ.get("TMPDIR") or "/tmp").glob("seaweedfs-*.sock"):
+            port = path.stem.rsplit("-", 1)[-1]
+            if port.isdigit() and int(port) in ports:
+                path.unlink(missing_ok=True)
 
     def make_bucket(self, name: str | None = None) -> str:
         """Create a bucket (a unique ``perstack-test-...`` one when no name is given)."""

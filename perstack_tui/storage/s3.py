@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
@@ -47,6 +48,28 @@ _CREDENTIAL_CODES = {
     "UnrecognizedClientException",
 }
 _NOT_FOUND_CODES = {"NoSuchKey", "404", "NotFound"}
+
+
+_loader_lock = threading.Lock()
+_shared_loader: Any = None
+
+
+def _new_session(access_key_id: str | None, secret_access_key: str | None) -> boto3.Session:
+    """A boto3 session of its own (the default one is not thread-safe, and credentials
+    stay per storage) that shares the parsed service models: loading them is most of
+    the ~0.1 s a client takes to create."""
+    global _shared_loader
+    with _loader_lock:
+        core = botocore.session.get_session()
+        if _shared_loader is None:
+            _shared_loader = core.get_component("data_loader")
+        else:
+            core.register_component("data_loader", _shared_loader)
+        return boto3.session.Session(
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            botocore_session=core,
+        )
 
 
 def normalize_prefix(prefix: str) -> str:
@@ -138,11 +161,7 @@ class S3Storage(KeyValueStorage):
     def _get_client(self) -> Any:
         with self._lock:
             if self._client is None:
-                # a Session per storage: boto3's default session is not thread-safe
-                session = boto3.session.Session(
-                    aws_access_key_id=self.access_key_id,
-                    aws_secret_access_key=self.secret_access_key,
-                )
+                session = _new_session(self.access_key_id, self.secret_access_key)
                 self._client = session.client(
                     "s3",
                     region_name=self.client_region(),
