@@ -129,7 +129,8 @@ def _given_config(config_path: str | os.PathLike[str], cwd: Path) -> Path:
 
 
 def _absolute(path: str, base: Path) -> str:
-    return str((base / Path(path).expanduser()).absolute())
+    """``path`` made absolute against ``base`` (``~`` expanded, ``..`` folded for display)."""
+    return os.path.normpath(base / Path(path).expanduser())
 
 
 def _with_env_credentials(config: StorageConfig, environ: dict[str, str]) -> StorageConfig:

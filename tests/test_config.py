@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -222,7 +223,8 @@ def test_storage_config_repr_hides_credentials():
     ],
 )
 def test_path_uris_are_relative_to_the_working_directory(tmp_path, uri, expected):
-    assert parse_uri(uri, tmp_path) == StorageConfig(path=str(tmp_path / expected))
+    expected_path = os.path.normpath(tmp_path / expected)
+    assert parse_uri(uri, tmp_path) == StorageConfig(path=expected_path)
 
 
 def test_absolute_path_and_file_uri(tmp_path):
