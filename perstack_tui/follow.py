@@ -6,9 +6,10 @@ by their 13-digit millisecond timestamp, so the listing returns only recent keys
 a poll therefore does not grow with the number of events already seen, and neither does the
 follower's memory: it keeps a cursor per run and the keys of a short look-back window.
 
-The look-back window (``lookback_ms``) is there because writes land slightly out of order
-(Perstack stores events without waiting for each other, and S3 PUTs race): the cursor is
-set that far behind the newest key, and keys already taken are skipped.
+The look-back is there because writes land slightly out of order (Perstack stores events
+without waiting for each other, and S3 PUTs race): a run's listing resumes a little before
+its newest key (``lookback_ms`` before it, or at the newest key listed ``settle`` seconds
+ago, whichever is later), and keys already taken are skipped.
 
 A file that does not parse yet (read while still being written) is kept pending and read
 again on the next polls; it becomes :class:`~perstack_tui.models.Unreadable` only if it stays
@@ -79,24 +80,42 @@ def job_has_ended(last_event: RunEvent | Unreadable | None) -> bool:
 
 @dataclass
 class _Cursor:
-    """Where a run's listing resumes, and the keys taken in the look-back window."""
+    """Where a run's listing resumes, and the keys taken since then.
 
+    A listing resumes at a millisecond ``floor``: no new key can sort before it. It is
+    the later of two bounds, so that one burst of old history or one long-settled key
+    does not make every poll list it again: ``lookback_ms`` before the newest event
+    taken, and the newest event taken at least ``settle`` seconds ago (a racing write
+    lands within that time of the events written after it).
+    """
+
+    floor: int | None = None
     newest_ts: int | None = None
-    recent: dict[str, int] = field(default_factory=dict)  # key -> timestamp
+    #: keys at or after ``floor``: key -> (timestamp, when it was first listed)
+    recent: dict[str, tuple[int, float]] = field(default_factory=dict)
 
-    def start_after(self, prefix: str, lookback_ms: int) -> str | None:
-        if self.newest_ts is None:
-            return None
+    def start_after(self, prefix: str) -> str | None:
         # "event-{ts}" sorts just before every key of that millisecond.
-        return f"{prefix}event-{max(self.newest_ts - lookback_ms, 0)}"
+        return None if self.floor is None else f"{prefix}event-{self.floor}"
 
-    def take(self, key: str, timestamp: int, lookback_ms: int) -> None:
-        self.recent[key] = timestamp
+    def take(self, key: str, timestamp: int, now: float) -> None:
+        self.recent[key] = (timestamp, now)
         if self.newest_ts is None or timestamp > self.newest_ts:
             self.newest_ts = timestamp
-            floor = timestamp - lookback_ms
-            if len(self.recent) > 64:  # prune now and then, not on every key
-                self.recent = {k: t for k, t in self.recent.items() if t >= floor}
+
+    def advance(self, lookback_ms: int, settle: float, now: float) -> None:
+        """Move the floor up and forget the keys below it (memory stays bounded)."""
+        if self.newest_ts is None:
+            return
+        settled = max(
+            (ts for ts, seen in self.recent.values() if now - seen >= settle), default=None
+        )
+        floor = self.newest_ts - lookback_ms
+        if settled is not None:
+            floor = max(floor, settled)
+        if self.floor is None or floor > self.floor:
+            self.floor = floor
+            self.recent = {k: v for k, v in self.recent.items() if v[0] >= floor}
 
 
 @dataclass
@@ -126,6 +145,7 @@ class JobFollower:
         interval: float = 1.0,
         seen_keys: Iterable[str] = (),
         lookback_ms: int = 3000,
+        settle: float = 2.0,
         pending_attempts: int = 3,
         pending_timeout: float = 2.0,
         backoff_initial: float = 0.5,
@@ -135,6 +155,7 @@ class JobFollower:
         self.job_id = job_id
         self.interval = interval
         self.lookback_ms = lookback_ms
+        self.settle = settle
         self.pending_attempts = pending_attempts
         self.pending_timeout = pending_timeout
         self.backoff_initial = backoff_initial
@@ -148,14 +169,17 @@ class JobFollower:
         self._last: tuple[int, str] | None = None  # newest event taken: (timestamp, key)
         self._last_event: RunEvent | Unreadable | None = None
         self._last_event_unknown = False  # the newest event came from seen_keys, unread
+        now = time.monotonic()
         for key in seen_keys:
             parsed = keys.parse_key(key)
             if parsed.kind != "event" or parsed.run_id is None or parsed.event is None:
                 continue
-            self._cursor(parsed.run_id).take(key, parsed.event.timestamp, lookback_ms)
+            self._cursor(parsed.run_id).take(key, parsed.event.timestamp, now)
             if self._last is None or (parsed.event.timestamp, key) > self._last:
                 self._last = (parsed.event.timestamp, key)
                 self._last_event_unknown = True
+        for cursor in self._cursors.values():
+            cursor.advance(lookback_ms, settle, now)
 
     def _cursor(self, run_id: str) -> _Cursor:
         cursor = self._cursors.get(run_id)
@@ -190,9 +214,7 @@ class JobFollower:
             *(
                 storage.list_objects(
                     keys.run_prefix(job_id, run_id),
-                    self._cursors[run_id].start_after(
-                        keys.run_prefix(job_id, run_id), self.lookback_ms
-                    )
+                    self._cursors[run_id].start_after(keys.run_prefix(job_id, run_id))
                     if run_id in self._cursors
                     else None,
                 )
@@ -221,8 +243,10 @@ class JobFollower:
         self._last_event, self._last_event_unknown = last_event, False
         now, wall = time.monotonic(), time.time()
         for run_id, key, timestamp, modified in fresh:
-            self._cursors[run_id].take(key, timestamp, self.lookback_ms)
+            self._cursors[run_id].take(key, timestamp, now)
             self._pending[key] = _Pending(key, timestamp, modified)
+        for cursor in self._cursors.values():
+            cursor.advance(self.lookback_ms, self.settle, now)
         ready = self._held
         for key, event in zip(to_read, results, strict=True):
             pending = self._pending[key]
