@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -124,3 +126,34 @@ def test_info_on_a_missing_bucket_exits_3(s3_server, monkeypatch, capsys):
     assert main(["info", "--storage", uri + "&forcePathStyle=true"]) == 3
     err = capsys.readouterr().err
     assert "storage error" in err and "no-such-bucket-x1" in err and "Traceback" not in err
+
+
+def test_info_on_r2_uses_r2_credentials_from_the_environment(s3_server, monkeypatch, capsys):
+    bucket = s3_server.make_bucket()
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("R2_ACCESS_KEY_ID", s3_server.access_key)
+    monkeypatch.setenv("R2_SECRET_ACCESS_KEY", s3_server.secret_key)
+    report = info_json(capsys, "--storage", f"r2://acct/{bucket}/p?endpoint={s3_server.endpoint}")
+    assert (report["type"], report["location"], report["jobs"]) == (
+        "r2",
+        f"r2://acct/{bucket}/p/",
+        0,
+    )
+
+
+def test_info_on_a_directory_imports_neither_boto3_nor_textual(real_dir):
+    code = (
+        "import sys\n"
+        "from perstack_tui.cli import main\n"
+        f"assert main(['info', '--storage', {str(real_dir)!r}]) == 0\n"
+        "loaded = sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('boto3', 'botocore', 'textual'))\n"
+        "print(loaded, file=sys.stderr)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "jobs     3" in result.stdout
+    assert result.stderr.strip() == "[]"
