@@ -7,6 +7,7 @@ Python. Nothing here mocks boto3: the S3 backends talk HTTP to this server.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -24,6 +25,10 @@ from botocore.config import Config
 
 ACCESS_KEY = "perstack-test-access"
 SECRET_KEY = "perstack-test-secret-0123456789"
+#: an identity that may only read and list (for "access denied" tests)
+READER_KEY, READER_SECRET = "perstack-test-reader", "perstack-test-reader-secret-0123"
+#: an identity that may do nothing with the test buckets
+STRANGER_KEY, STRANGER_SECRET = "perstack-test-stranger", "perstack-test-stranger-secret-01"
 #: weed binds each service port and that port + this offset (its gRPC twin)
 GRPC_OFFSET = 10000
 STARTUP_DEADLINE = 60.0
@@ -81,7 +86,26 @@ class S3Server:
         self.endpoint = f"http://127.0.0.1:{self.s3_port}"
         self.access_key = ACCESS_KEY
         self.secret_key = SECRET_KEY
+        self.reader = (READER_KEY, READER_SECRET)
+        self.stranger = (STRANGER_KEY, STRANGER_SECRET)
+        self.identities_path = directory / "s3-identities.json"
+        self.identities_path.write_text(json.dumps(self.identities(), indent=2))
         self.process: subprocess.Popen[bytes] | None = None
+
+    def identities(self) -> dict[str, object]:
+        """SeaweedFS's S3 identities: the admin, a read-only one, one with no rights here."""
+
+        def identity(name: str, key: str, secret: str, actions: list[str]) -> dict[str, object]:
+            credentials = [{"accessKey": key, "secretKey": secret}]
+            return {"name": name, "credentials": credentials, "actions": actions}
+
+        return {
+            "identities": [
+                identity("admin", ACCESS_KEY, SECRET_KEY, ["Admin", "Read", "List", "Write"]),
+                identity("reader", READER_KEY, READER_SECRET, ["Read", "List"]),
+                identity("stranger", STRANGER_KEY, STRANGER_SECRET, ["Read:not-a-test-bucket"]),
+            ]
+        }
 
     def command(self) -> list[str]:
         return [
@@ -103,6 +127,7 @@ class S3Server:
             "-admin.ui=false",
             "-master.telemetry=false",
             "-s3.autoCreateBucket=false",
+            f"-s3.config={self.identities_path}",
         ]
 
     def client(self):  # -> botocore S3 client

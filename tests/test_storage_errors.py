@@ -158,3 +158,28 @@ async def test_reads_fail_clearly_while_the_server_is_down_and_work_after_restar
 
 def credentials(server: S3Server) -> tuple[str, str]:
     return server.access_key, server.secret_key
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_read_only_credentials_are_told_they_cannot_write(s3_server, s3_bucket, kind):
+    storage = make(kind, s3_bucket, s3_server.endpoint, *s3_server.reader)
+    assert await storage.list_job_ids() == []  # reading is allowed
+    with pytest.raises(StorageError) as caught:
+        await storage.write_bytes("jobs/j/job.json", b"{}")
+    await storage.close()
+    message = str(caught.value)
+    assert message.startswith(f"access denied: cannot write {kind}://")
+    assert f"need write permission on bucket '{s3_bucket}'" in message
+    assert f"storage.{kind}.accessKeyId" in message
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_credentials_without_rights_on_the_bucket_are_denied_listing(
+    s3_server, s3_bucket, kind
+):
+    storage = make(kind, s3_bucket, s3_server.endpoint, *s3_server.stranger)
+    with pytest.raises(StorageError) as caught:
+        await storage.list_job_ids()
+    await storage.close()
+    assert str(caught.value).startswith(f"access denied: cannot list {kind}://")
+    assert s3_server.endpoint in str(caught.value)

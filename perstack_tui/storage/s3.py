@@ -293,9 +293,8 @@ class S3Storage(KeyValueStorage):
                 )
             if code in ("AccessDenied", "AllAccessDisabled", "403") or status == 403:
                 return StorageError(
-                    f"access denied to bucket '{self.bucket}' at {self.where} while trying to "
-                    f"{action} {target}: {message} (the credentials need permission to list, "
-                    f"read{' and write' if action == 'write' else ''} this bucket; "
+                    f"access denied: cannot {action} {target} at {self.where}: {message} "
+                    f"(the credentials need {action} permission on bucket '{self.bucket}'; "
                     f"{self.credentials_hint()})",
                     key=key,
                     setting=f"{setting}.accessKeyId",
