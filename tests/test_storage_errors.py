@@ -90,6 +90,8 @@ async def test_wrong_credentials_say_which_settings_to_check(s3_server, s3_bucke
         )
         if kind == "s3":
             assert "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the profile" in message
+        else:
+            assert "R2_ACCESS_KEY_ID / R2_SECRET_ACCESS_KEY" in message
         assert f"storage.{kind}.accessKeyId / secretAccessKey" in message
         assert not isinstance(error, NotFoundError)
 

@@ -388,8 +388,8 @@ class R2Storage(S3Storage):
 
     def credentials_hint(self) -> str:
         return (
-            "check storage.r2.accessKeyId / secretAccessKey: an R2 API token's "
-            "Access Key ID and Secret Access Key"
+            "check storage.r2.accessKeyId / secretAccessKey or R2_ACCESS_KEY_ID / "
+            "R2_SECRET_ACCESS_KEY: an R2 API token's Access Key ID and Secret Access Key"
         )
 
     def client_config(self) -> Config:
