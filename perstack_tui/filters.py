@@ -8,7 +8,7 @@
 
 :class:`EventFilter` checks what it can on an event's name (type, step) so a caller reads only
 the candidates, then the rest on the body. Unreadable files are kept whenever their name
-passes, so they never vanish from a filtered view.
+passes, except under a field condition they cannot be checked against.
 """
 
 from __future__ import annotations
@@ -242,9 +242,13 @@ class EventFilter:
         return not (self.delegations and meta.type not in PRESETS["delegations"])
 
     def matches_event(self, event: RunEvent | Unreadable) -> bool:
-        """The checks that need the body; an unreadable file passes (it is shown as such)."""
+        """The checks that need the body.
+
+        An unreadable file passes unless a field condition is given (it cannot be checked
+        against one): callers count those and say so, so they do not vanish silently.
+        """
         if isinstance(event, Unreadable):
-            return True
+            return self.condition is None
         if self.errors and not event_is_error(event):
             return False
         return self.condition is None or self.condition.matches(event.to_json_dict())

@@ -144,9 +144,10 @@ def test_errors_preset_keeps_tool_results_that_are_errors():
     assert not errors.matches_event(_tool_result(is_error=False))
 
 
-def test_unreadable_event_passes_body_checks_so_it_stays_visible():
-    condition = build_filter(condition='.type == "callTools"')
-    assert condition.matches_event(Unreadable(key="k", reason="bad"))
+def test_unreadable_event_stays_visible_unless_a_condition_cannot_be_checked():
+    unreadable = Unreadable(key="k", reason="bad")
+    assert build_filter(errors=True, step="1-3").matches_event(unreadable)
+    assert not build_filter(condition='.type == "callTools"').matches_event(unreadable)
 
 
 def test_type_filter_takes_a_comma_separated_list_and_checks_names_only():

@@ -159,6 +159,10 @@ class LogSelection:
     matched: int = 0  # matches found (all of them when ``complete``)
     complete: bool = True  # False when reading stopped early, once enough matched
     checkpoint: Checkpoint | Unreadable | None = None
+    #: unreadable files a --filter condition could not be checked against
+    unchecked: list[Unreadable] = field(default_factory=list)
+    #: every event key of the job as listed (where --follow resumes)
+    job_keys: list[str] = field(default_factory=list)
 
 
 class NothingFound(Exception):
@@ -189,7 +193,7 @@ async def select_events(
     if job.source == "empty" and job.status == "unknown":
         raise NothingFound(f"no job {job_id!r} in {where}")
     metas = await catalog.job_events(job_id)
-    selection = LogSelection(job=job, latest=latest, metas=metas)
+    selection = LogSelection(job=job, latest=latest, metas=metas, job_keys=[m.key for m in metas])
     if checkpoint_id is not None:
         try:
             selection.checkpoint = await storage.read_checkpoint(job_id, checkpoint_id)
@@ -250,6 +254,8 @@ async def _match(
                 bodies[index] = event
                 if event_filter.matches_event(event):
                     matched.append(index)
+                elif isinstance(event, Unreadable):
+                    selection.unchecked.append(event)
             if wanted is not None and len(matched) >= wanted:
                 selection.complete = start + _READ_BATCH >= len(candidates)
                 break
@@ -430,6 +436,12 @@ async def log_command(
     except NothingFound as error:
         print(f"perstack-tui: {error}", file=sys.stderr)
         return EXIT_NO_MATCH
+    for unreadable in selection.unchecked:
+        print(
+            f"perstack-tui: note: not checked against --filter (unreadable): "
+            f"{unreadable.key}: {unreadable.reason}",
+            file=sys.stderr,
+        )
     reveal = getattr(args, "reveal_secrets", False)
     streaming = args.jsonl or (args.follow and args.json)
     if streaming:
@@ -454,7 +466,7 @@ async def log_command(
             selection.job.id,
             event_filter,
             emit,
-            seen_keys=[m.key for m in await Catalog(storage).job_events(selection.job.id)],
+            seen_keys=selection.job_keys,
             run_id=args.run,
         )
         return EXIT_OK
