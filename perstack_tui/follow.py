@@ -19,9 +19,11 @@ bad. Events after a pending one wait for it, so events come out once each, in or
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from . import keys
@@ -49,6 +51,8 @@ class FollowUpdate:
     new_events: list[RunEvent | Unreadable]
     state: FollowState
     error: str | None = None
+    #: the key each of ``new_events`` was read from (events do not carry their key)
+    event_keys: list[str] = field(default_factory=list)
 
     @property
     def checkpoints(self) -> list[Checkpoint]:
@@ -267,7 +271,12 @@ class JobFollower:
             if self._last is None or order > self._last:
                 self._last, self._last_event = order, event
         state: FollowState = "idle" if self.ended else "live"
-        return FollowUpdate(new_runs, [event for _, event in ready], state)
+        return FollowUpdate(
+            new_runs,
+            [event for _, event in ready],
+            state,
+            event_keys=[key for (_, key), _ in ready],
+        )
 
     def _give_up(self, pending: _Pending, now: float, wall: float) -> bool:
         """Whether a file that does not parse is bad for good, not just being written."""
@@ -289,7 +298,8 @@ class JobFollower:
         Storage failures back off exponentially (``backoff_initial`` doubling up to
         ``backoff_max``). Stop iterating to stop following.
         """
-        waker = _Waker.for_storage(self.storage, self.job_id)
+        waker = _Waker.for_storage(self.storage, keys.job_prefix(self.job_id))
+        await waker.start()
         failures = 0
         previous: FollowState | None = None
         try:
@@ -313,25 +323,90 @@ class JobFollower:
 
 
 class _Waker:
-    """Waits between polls: the interval, or less when the backend can tell of a change."""
+    """Waits between polls: the interval, or less when the backend can tell of a change.
 
-    #: a local directory is cheap to list: poll it often enough to show an event within 0.5 s
+    On a local directory it watches the files (inotify and friends, through watchfiles),
+    so a new event is polled for within tens of milliseconds of being written; where
+    watching is not possible it polls often instead (a directory listing is cheap).
+    """
+
+    #: how often to poll a local directory that cannot be watched (0.5 s latency goal)
     FILESYSTEM_INTERVAL = 0.25
+    #: let a burst of writes settle before polling (ms)
+    DEBOUNCE_MS = 20
 
-    def __init__(self, cap: float | None = None) -> None:
-        self.cap = cap
+    def __init__(self, watch: Path | None = None, *, recursive: bool = True) -> None:
+        self.watch = watch
+        self.recursive = recursive
+        self._changed = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._watching = False
 
     @classmethod
-    def for_storage(cls, storage: KeyValueStorage, job_id: str | None = None) -> _Waker:
-        if storage.storage_info().type == "filesystem":
-            return cls(cap=cls.FILESYSTEM_INTERVAL)
-        return cls()
+    def for_storage(
+        cls, storage: KeyValueStorage, prefix: str, *, recursive: bool = True
+    ) -> _Waker:
+        """A waker for ``prefix`` of ``storage`` (watching only local directories)."""
+        path_of = getattr(storage, "path_of", None)
+        if storage.storage_info().type != "filesystem" or path_of is None:
+            return cls()
+        return cls(path_of(prefix), recursive=recursive)
+
+    async def start(self) -> bool:
+        """Begin watching, if possible and not already; True if a watch was just started.
+
+        Call it before the first poll, so that no write falls between the poll and the watch.
+        """
+        if self.watch is None or (self._task is not None and not self._task.done()):
+            return False
+        if not self.watch.is_dir():
+            return False
+        self._changed.clear()
+        self._task = asyncio.create_task(self._watch(self.watch))
+        await asyncio.sleep(0)  # let it install the watch
+        return True
 
     async def wait(self, timeout: float) -> None:
-        await asyncio.sleep(timeout if self.cap is None else min(timeout, self.cap))
+        """Sleep ``timeout`` seconds, or until the watched directory changes."""
+        if self.watch is None:
+            await asyncio.sleep(timeout)
+            return
+        if await self.start() or not self._watching:
+            # not watching, or only since now (a write may have slipped by): poll soon
+            timeout = min(timeout, self.FILESYSTEM_INTERVAL)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
+        self._changed.clear()
+
+    async def _watch(self, path: Path) -> None:
+        try:
+            from watchfiles import awatch
+        except ImportError:  # polling it is
+            return
+        try:
+            self._watching = True
+            async for _ in awatch(
+                path,
+                stop_event=self._stop,
+                debounce=self.DEBOUNCE_MS,
+                step=self.DEBOUNCE_MS,
+                recursive=self.recursive,
+            ):
+                self._changed.set()
+        except Exception:  # no watch (the directory went, no inotify left): poll instead
+            pass
+        finally:
+            self._watching = False
 
     async def close(self) -> None:
         """Stop watching."""
+        self._stop.set()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
 
 
 class JobsWatcher:
@@ -371,15 +446,20 @@ class JobsWatcher:
     async def new_job_ids(self) -> AsyncIterator[list[str]]:
         """Yield each batch of new job ids as it appears; stop iterating to stop watching."""
         failures = 0
-        while True:
-            try:
-                new = await self.poll()
-            except (StorageError, OSError) as error:
-                self.state, self.error = "reconnecting", str(error) or type(error).__name__
-                failures += 1
-                await asyncio.sleep(min(0.5 * 2 ** (failures - 1), self.backoff_max))
-                continue
-            self.state, self.error, failures = "live", None, 0
-            if new:
-                yield new
-            await asyncio.sleep(self.interval)
+        waker = _Waker.for_storage(self.storage, keys.JOBS, recursive=False)
+        await waker.start()
+        try:
+            while True:
+                try:
+                    new = await self.poll()
+                except (StorageError, OSError) as error:
+                    self.state, self.error = "reconnecting", str(error) or type(error).__name__
+                    failures += 1
+                    await asyncio.sleep(min(0.5 * 2 ** (failures - 1), self.backoff_max))
+                    continue
+                self.state, self.error, failures = "live", None, 0
+                if new:
+                    yield new
+                await waker.wait(self.interval)
+        finally:
+            await waker.close()

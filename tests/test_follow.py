@@ -179,10 +179,10 @@ async def test_poll_reports_only_what_is_new_each_time() -> None:
     writer = Writer(storage)
     follower = JobFollower(storage, JOB)
     assert (await follower.poll()).is_empty
-    await writer.add("run-a", 1, "startRun")
-    await writer.add("run-a", 1, "callTools")
+    written = [await writer.add("run-a", 1, kind) for kind in ("startRun", "callTools")]
     first = await follower.poll()
     assert first.new_runs == ["run-a"] and ids(first.new_events) == ["ev0", "ev1"]
+    assert first.event_keys == [key_of(data) for data in written]
     assert (await follower.poll()).is_empty
     await writer.add("run-a", 1, "resolveToolResults")
     await writer.add("run-b", 2, "startRun")
