@@ -3,15 +3,28 @@
 The Perstack CLI writes no job.json and no run-setting.json, so a job's status, steps,
 expert and times are derived from the key tree (event names carry timestamp, step and
 type) plus as few reads as possible. Where job.json exists it wins.
+
+Costs (requests to the storage), for a job without job.json:
+
+- :meth:`Catalog.job`: one read attempt of job.json, one listing of the runs, one listing
+  per run, then two reads: one small event of the first run (its expert) and the latest
+  event that carries a checkpoint (the job-wide usage; it embeds the full message
+  history, so it is the one read that grows with the job).
+- :meth:`Catalog.runs`: the listings, plus per run a read attempt of run-setting.json and
+  a read of its startRun event (the delegation link; a resumed run's startRun embeds the
+  history).
+- :meth:`Catalog.checkpoint_refs`: the listings only.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .models import (
     CHECKPOINT_EVENT_TYPES,
+    STREAMING_EVENT_TYPES,
     Checkpoint,
     EventMeta,
     Job,
@@ -29,6 +42,18 @@ _RUN_END_STATUS = {
     "stopRunByExceededMaxSteps": "stoppedByMaxSteps",
     "stopRunByInteractiveTool": "stoppedByInteractiveTool",
     "stopRunByDelegate": "stoppedByDelegate",
+}
+
+# Events that never embed the message history: the cheapest read to learn a run's expert.
+_SMALL_EVENT_TYPES = STREAMING_EVENT_TYPES | {
+    "callTools",
+    "callDelegate",
+    "callInteractiveTool",
+    "resolveToolResults",
+    "attemptCompletion",
+    "finishToolCall",
+    "finishAllToolCalls",
+    "retry",
 }
 
 
@@ -85,6 +110,42 @@ class JobSummary:
         if self.started_at is None or self.finished_at is None:
             return None
         return self.finished_at - self.started_at
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointRef:
+    """A checkpoint known from a listing alone: the event that carries it.
+
+    ``run_id`` is the run the event is stored under (from its key). A run continued with
+    ``--continue-job`` stores checkpoints whose own ``runId`` names the previous run; the
+    ref still belongs to the run whose folder holds it.
+    """
+
+    step: int
+    run_id: str
+    key: str  # the carrying event's key
+    event_type: str
+    timestamp: int
+
+
+def checkpoint_ref_for_step(refs: Sequence[CheckpointRef], step: int) -> CheckpointRef | None:
+    """The checkpoint of ``step``: the one written when it ended, else the latest before it."""
+    best = None
+    for ref in refs:  # refs are by step
+        if ref.step > step:
+            break
+        best = ref
+    return best
+
+
+def adjacent_checkpoint_ref(
+    refs: Sequence[CheckpointRef], step: int, direction: int
+) -> CheckpointRef | None:
+    """The checkpoint before (``direction < 0``) or after (``> 0``) ``step``'s, if any."""
+    if direction < 0:
+        before = [r for r in refs if r.step < step]
+        return before[-1] if before else None
+    return next((r for r in refs if r.step > step), None)
 
 
 def job_status_from_runs(runs: list[RunSummary]) -> str:
@@ -145,7 +206,7 @@ class Catalog:
                 usage=stored.usage,
                 source="job.json",
             )
-        runs = await self.runs(job_id)
+        runs = await self._list_runs(job_id)
         summary = JobSummary(id=job_id, source="events" if runs else "empty")
         if isinstance(stored, Unreadable):
             summary.problem = f"{stored.key}: {stored.reason}"
@@ -157,11 +218,22 @@ class Catalog:
         summary.started_at = events[0].timestamp
         summary.finished_at = events[-1].timestamp if summary.status != "running" else None
         summary.steps = max(e.stepNumber for e in events)
-        summary.expert = runs[0].expert
-        last = await self.last_checkpoint(job_id, runs)
+        first_run = next(r for r in runs if r.events)
+        summary.expert, last = await asyncio.gather(
+            self._run_expert(first_run), self.last_checkpoint(job_id, runs)
+        )
         if isinstance(last, Checkpoint):
             summary.usage = last.usage
         return summary
+
+    async def _run_expert(self, run: RunSummary) -> str:
+        """A run's expert from one small event (falling back to larger ones if unreadable)."""
+        small = [e for e in run.events if e.type in _SMALL_EVENT_TYPES]
+        for meta in [*small, *(e for e in run.events if e.type not in _SMALL_EVENT_TYPES)]:
+            event = await self.storage.read_event(meta.key)
+            if isinstance(event, RunEvent) and event.expertKey:
+                return event.expertKey
+        return ""
 
     async def last_checkpoint(
         self, job_id: str, runs: list[RunSummary] | None = None
@@ -180,7 +252,18 @@ class Catalog:
         return None
 
     async def runs(self, job_id: str) -> list[RunSummary]:
-        """A job's runs in the order they started, nested by delegation (``depth``)."""
+        """A job's runs in the order they started, nested by delegation (``depth``).
+
+        A resumed caller (a new run after its delegate finished) sits at its caller's depth,
+        after the delegate.
+        """
+        runs = await self._list_runs(job_id)
+        await asyncio.gather(*(self._describe_run(run) for run in runs))
+        _nest(runs)
+        return runs
+
+    async def _list_runs(self, job_id: str) -> list[RunSummary]:
+        """Runs from listings alone (events, status), in start order; no reads."""
         run_ids = await self.storage.list_run_ids(job_id)
         listings = await asyncio.gather(
             *(self.storage.list_event_metas(job_id, r) for r in run_ids)
@@ -192,9 +275,7 @@ class Catalog:
         for run in runs:
             if run.events:
                 run.status = _RUN_END_STATUS.get(run.events[-1].type, "running")
-        await asyncio.gather(*(self._describe_run(run) for run in runs))
         runs.sort(key=lambda r: (r.started_at is None, r.started_at or 0, r.run_id))
-        _nest(runs)
         return runs
 
     async def _describe_run(self, run: RunSummary) -> None:
@@ -228,16 +309,56 @@ class Catalog:
         return sorted((e for r in runs for e in r.events), key=lambda e: (e.timestamp, e.key))
 
     async def checkpoints(self, job_id: str) -> list[Checkpoint | Unreadable]:
-        """A job's checkpoints by step (unreadable ones last)."""
+        """A job's checkpoint files by step (unreadable ones last)."""
         return await self.storage.get_checkpoints_by_job_id(job_id)
 
-    async def latest_job_id(self) -> str | None:
-        """The job that started last (by its start time, not by directory mtime)."""
+    async def checkpoint_refs(
+        self, job_id: str, runs: list[RunSummary] | None = None
+    ) -> list[CheckpointRef]:
+        """One ref per checkpoint-carrying event, by step, from key listings alone."""
+        runs = runs if runs is not None else await self._list_runs(job_id)
+        refs = [
+            CheckpointRef(e.stepNumber, run.run_id, e.key, e.type, e.timestamp)
+            for run in runs
+            for e in run.events
+            if e.type in CHECKPOINT_EVENT_TYPES
+        ]
+        return sorted(refs, key=lambda r: (r.step, r.timestamp, r.key))
+
+    async def read_checkpoint(self, ref: CheckpointRef) -> Checkpoint | Unreadable:
+        """The checkpoint a ref points at (read from its event; cached by the storage)."""
+        event = await self.storage.read_event(ref.key)
+        if isinstance(event, Unreadable):
+            return event
+        checkpoint = getattr(event, "checkpoint", None)
+        if isinstance(checkpoint, Checkpoint):
+            return checkpoint
+        return Unreadable(key=ref.key, reason=f"a {event.type} event carries no checkpoint")
+
+    async def latest_job_id(self, *, concurrency: int = 16) -> str | None:
+        """The job that started last (by its first event, not by directory mtime).
+
+        Costs listings only (runs and their events) for jobs not summarized yet, plus a read
+        of job.json for jobs that have no events.
+        """
         ids = await self.job_ids()
         if not ids:
             return None
-        summaries = await self.jobs(ids)
-        return max(summaries, key=lambda s: s.started_at or 0).id
+        limit = asyncio.Semaphore(concurrency)
+
+        async def started(job_id: str) -> int:
+            cached = self._jobs.get(job_id)
+            if cached is not None and cached.started_at is not None:
+                return cached.started_at
+            async with limit:
+                runs = await self._list_runs(job_id)
+                if any(r.events for r in runs):
+                    return min(r.events[0].timestamp for r in runs if r.events)
+                stored = await self.storage.retrieve_job(job_id)
+            return stored.startedAt if isinstance(stored, Job) else 0
+
+        starts = await asyncio.gather(*(started(j) for j in ids))
+        return max(zip(starts, ids, strict=True))[1]
 
 
 def _nest(runs: list[RunSummary]) -> None:

@@ -464,7 +464,17 @@ class StreamBoundary(RunEvent):
 
 
 class GenericEvent(RunEvent):
-    """An event of a type this version does not know (or an older one); payload kept."""
+    """An event of a type this version does not know (or an older one); payload kept.
+
+    Runtime-only events (initializeRuntime, skillConnected... on the CLI's stdout) carry
+    no step: they get step 0, which no persisted event has (steps start at 1).
+    """
+
+    stepNumber: int = 0
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """The event as it was written (no step 0 added where it had none)."""
+        return self.model_dump(mode="json", by_alias=True, exclude_unset=True)
 
 
 _EVENT_TYPES: dict[str, type[RunEvent]] = {
