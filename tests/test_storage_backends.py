@@ -351,3 +351,13 @@ async def test_listings_page_past_1000_keys(s3_server, paged_bucket, kind):
         assert job_ids == [f"job-{i:04}" for i in range(PAGED_JOBS)]
     finally:
         await storage.close()
+
+
+async def test_ids_a_user_typed_with_spaces_and_unicode_round_trip(storage):
+    job_id, run_id = "my job ✓ #1+2", "run (retry) é"
+    await storage.store_event(event(job_id, run_id, 1000, 1))
+    assert await storage.list_job_ids() == [job_id]
+    assert await storage.list_run_ids(job_id) == [run_id]
+    [meta] = await storage.list_event_metas(job_id, run_id)
+    read = await storage.read_event(meta.key)
+    assert isinstance(read, RunEvent) and (read.jobId, read.runId) == (job_id, run_id)
