@@ -107,7 +107,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--summary", action="store_true", help="the header and summary of all matches only"
     )
     output.add_argument(
-        "--follow", action="store_true", help="keep printing new events as they are written"
+        "--follow",
+        action="store_true",
+        help="keep printing new events as they are written, until the job ends (or Ctrl-C)",
+    )
+    output.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="with --follow: how often to poll S3/R2 (default 1; a local directory is watched)",
     )
     output.add_argument(
         "--reveal-secrets", action="store_true", help="do not mask secrets in JSON output"
@@ -468,6 +477,7 @@ async def log_command(
             emit,
             seen_keys=selection.job_keys,
             run_id=args.run,
+            interval=getattr(args, "interval", 1.0),
         )
         return EXIT_OK
     return EXIT_OK if selection.shown else EXIT_NO_MATCH
@@ -481,40 +491,30 @@ async def follow_events(
     *,
     seen_keys: Sequence[str] = (),
     run_id: str | None = None,
+    interval: float = 1.0,
 ) -> None:
-    """Emit each new event of a job that passes the filter, once, in order, until cancelled."""
+    """Emit each new event of a job that passes the filter, once, in order, until the job ends."""
     from ..follow import JobFollower
 
-    follower = JobFollower(storage, job_id, seen_keys=seen_keys)
+    follower = JobFollower(storage, job_id, interval=interval, seen_keys=seen_keys)
     announced_state = "live"
     async for update in follower.updates():
-        if update.state != announced_state:
-            announced_state = update.state
-            note = {
-                "reconnecting": f"storage unreachable, retrying: {update.error}",
-                "idle": "the job has ended; still following (Ctrl-C to stop)",
-                "live": "following again",
-            }[update.state]
-            print(f"perstack-tui: {note}", file=sys.stderr)
-        for event in update.new_events:
-            meta = _meta_of(event)
-            if meta is None:
+        if update.state == "reconnecting" != announced_state:
+            print(f"perstack-tui: storage unreachable, retrying: {update.error}", file=sys.stderr)
+        elif announced_state == "reconnecting" != update.state:
+            print("perstack-tui: reconnected", file=sys.stderr)
+        announced_state = update.state
+        for key, event in zip(update.event_keys, update.new_events, strict=True):
+            name = keys.parse_key(key)
+            if name.event is None or (run_id is not None and name.run_id != run_id):
                 continue
-            if run_id is not None and keys.parse_key(meta.key).run_id != run_id:
-                continue
+            meta = EventMeta(
+                timestamp=name.event.timestamp,
+                stepNumber=name.event.step_number,
+                type=name.event.type,
+                key=key,
+            )
             if event_filter.matches_name(meta) and event_filter.matches_event(event):
                 emit(event)
-
-
-def _meta_of(event: AnyEvent) -> EventMeta | None:
-    if isinstance(event, Unreadable):
-        name = keys.parse_key(event.key).event
-        if name is None:
-            return None
-        return EventMeta(
-            timestamp=name.timestamp, stepNumber=name.step_number, type=name.type, key=event.key
-        )
-    key = keys.event_key(event.jobId, event.runId, event.timestamp, event.stepNumber, event.type)
-    return EventMeta(
-        timestamp=event.timestamp, stepNumber=event.stepNumber, type=event.type, key=key
-    )
+        if update.state == "idle":  # the job has ended
+            return
