@@ -443,3 +443,31 @@ async def test_jobs_watcher_with_known_ids_reports_the_rest_at_once() -> None:
     watcher = JobsWatcher(storage, known=["a"])
     assert await watcher.poll() == ["b", "c"]
     assert await watcher.poll() == []
+
+
+async def test_tail_of_the_demo_live_writer_shows_each_event_once_in_order(tmp_path) -> None:
+    from perstack_tui.demo import DemoJob, LiveWriter
+
+    storage = FileSystemStorage(tmp_path)
+    started: list[DemoJob] = []
+    live = LiveWriter(FileSystemStorage(tmp_path), pace=0.02, seed=7, on_job_started=started.append)
+    watcher = JobsWatcher(storage, interval=0.05, known=[])
+    jobs = watcher.new_job_ids()
+    writing = asyncio.create_task(live.run(max_jobs=1))
+    try:
+        (job_id,) = await asyncio.wait_for(anext(jobs), DEADLINE)
+        await jobs.aclose()
+        assert [job.job_id for job in started] == [job_id]
+        follower = JobFollower(storage, job_id, interval=0.05)
+        updates = await collect_until(follower.updates(), lambda seen: seen[-1].state == "idle")
+    finally:
+        live.stop()
+        await writing
+    expected = sorted(
+        (parsed.event.timestamp, item.key)
+        for item in started[0].objects
+        if (parsed := keys.parse_key(item.key)).event is not None
+    )
+    followed = [key for u in updates for key in u.event_keys]
+    assert followed == [key for _, key in expected]
+    assert not any(isinstance(e, Unreadable) for u in updates for e in u.new_events)
