@@ -1,0 +1,210 @@
+"""The checkpoint screen on the real fixture job: prev/next, diff, list by step, back to events."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from textual.app import App
+from textual.geometry import Region
+from textual.widget import Widget
+from textual.widgets import OptionList
+
+from perstack_tui import keys
+from perstack_tui.catalog import Catalog
+from perstack_tui.storage.filesystem import FileSystemStorage
+from perstack_tui.tui.screens.checkpoint import FILE_SOURCE, CheckpointScreen
+from tests.conftest import COORDINATOR_JOB
+
+COORDINATOR_RUN = "r3k7c4urwywzgewayor7pkse"
+HELPER_RUN = "hadyhjk3onqq4qi3j6ixtsng"
+STEP_1_EVENT = keys.event_key(
+    COORDINATOR_JOB, COORDINATOR_RUN, 1795299383126, 1, "continueToNextStep"
+)
+DEADLINE = 10.0
+
+
+class CheckpointApp(App):
+    """Pushes the screen under test and records what it dismissed with."""
+
+    def __init__(self, screen_factory: Callable[[], CheckpointScreen]) -> None:
+        super().__init__()
+        self.screen_factory = screen_factory
+        self.results: list[Any] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(self.screen_factory(), self.results.append)
+
+
+def all_text(widget: Widget) -> str:
+    lines = widget.render_lines(Region(0, 0, widget.size.width, widget.virtual_size.height))
+    return "\n".join(strip.text.rstrip() for strip in lines)
+
+
+async def wait_for(pilot: Any, condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await pilot.pause(0.02)
+
+
+async def settled(pilot: Any) -> CheckpointScreen:
+    """The screen once its checkpoint is shown and the checkpoint files are placed."""
+    await wait_for(pilot, lambda: isinstance(pilot.app.screen, CheckpointScreen), "the screen")
+    screen = pilot.app.screen
+    await wait_for(pilot, lambda: screen.checkpoint is not None, "the first checkpoint")
+    await wait_for(
+        pilot, lambda: not screen.is_loading and not screen.scanning, "loading to finish"
+    )
+    await pilot.pause()
+    return screen
+
+
+def readable(screen: CheckpointScreen) -> str:
+    return all_text(screen.query_one("#cp-readable-text"))
+
+
+async def wait_step(pilot: Any, screen: CheckpointScreen, step: int) -> None:
+    await wait_for(
+        pilot,
+        lambda: (
+            not screen.is_loading
+            and screen.checkpoint is not None
+            and screen.checkpoint.stepNumber == step
+        ),
+        f"step {step}",
+    )
+    await pilot.pause()
+
+
+def app_for(storage: FileSystemStorage, target: Any, **kwargs: Any) -> CheckpointApp:
+    catalog = Catalog(storage)
+    return CheckpointApp(lambda: CheckpointScreen(catalog, COORDINATOR_JOB, target, **kwargs))
+
+
+async def test_previous_and_next_walk_the_jobs_checkpoints_by_step(real_storage):
+    async with app_for(real_storage, STEP_1_EVENT).run_test(size=(120, 36)) as pilot:
+        screen = await settled(pilot)
+        # events carry steps 1 and 4; the step 2 checkpoint exists only as a file
+        assert [(e.step, e.run_id) for e in screen.entries] == [
+            (1, COORDINATOR_RUN),
+            (2, COORDINATOR_RUN),
+            (4, HELPER_RUN),
+        ]
+        text = readable(screen)
+        assert "step 1  proceeding" in text
+        assert "168 tokens (in 123, out 45)" in text
+        assert "0.13% of 131,072 tokens" in text
+        assert "✗ readTextFile (error)" in text
+        await pilot.press("right_square_bracket")
+        await wait_step(pilot, screen, 2)
+        text = readable(screen)
+        assert "stoppedByDelegate" in text
+        assert "→ demo-helper: Summarize the word perstack" in text
+        await pilot.press("right_square_bracket")
+        await wait_step(pilot, screen, 4)
+        assert "Delegated by demo-coordinator" in readable(screen)
+        await pilot.press("right_square_bracket")  # no later one: stays
+        await pilot.pause()
+        assert screen.checkpoint.stepNumber == 4
+        await pilot.press("left_square_bracket")
+        await wait_step(pilot, screen, 2)
+
+
+async def test_diff_shows_status_usage_delta_and_the_delegation_added(real_storage):
+    step_2 = "pqddsbnfwoeknpfn5jdqyfa9"  # opened by checkpoint id, as the events screen does
+    async with app_for(real_storage, step_2).run_test(size=(120, 36)) as pilot:
+        screen = await settled(pilot)
+        assert screen.checkpoint.stepNumber == 2
+        await pilot.press("d")
+        diff_text = screen.query_one("#cp-diff-text")
+        await wait_for(pilot, lambda: "Usage" in all_text(diff_text), "the diff")
+        text = all_text(diff_text)
+        assert "Step 1 → 2" in text
+        assert "Status: proceeding → stoppedByDelegate" in text
+        assert "Usage: +168 tokens (in +123, out +45)" in text
+        assert "Delegation added: → demo-helper: Summarize the word perstack" in text
+        assert "New messages (1)" in text
+        # d again: back to the checkpoint
+        await pilot.press("d")
+        assert screen.view == "readable"
+
+
+async def test_list_by_step_opens_the_selected_checkpoint(real_storage):
+    async with app_for(real_storage, STEP_1_EVENT).run_test(size=(120, 36)) as pilot:
+        screen = await settled(pilot)
+        await pilot.press("l")
+        options = screen.query_one(OptionList)
+        assert options.has_focus
+        labels = [str(options.get_option_at_index(i).prompt) for i in range(3)]
+        assert labels[0].startswith("step    1")
+        assert "stoppedByDelegate" in labels[1] and FILE_SOURCE in labels[1]
+        assert "completeRun" in labels[2]
+        await pilot.press("down", "down", "enter")
+        await wait_step(pilot, screen, 4)
+        assert screen.view == "readable"
+
+
+async def test_e_goes_back_to_the_events_of_the_checkpoints_step(real_storage):
+    async with app_for(real_storage, STEP_1_EVENT).run_test(size=(120, 36)) as pilot:
+        screen = await settled(pilot)
+        await pilot.press("right_square_bracket", "right_square_bracket")
+        await wait_step(pilot, screen, 4)
+        await pilot.press("e")
+        await wait_for(pilot, lambda: pilot.app.results, "dismissal")
+        assert pilot.app.results == [(HELPER_RUN, 4)]
+
+
+async def test_escape_dismisses_with_none(real_storage):
+    async with app_for(real_storage, STEP_1_EVENT).run_test(size=(120, 36)) as pilot:
+        await settled(pilot)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: pilot.app.results, "dismissal")
+        assert pilot.app.results == [None]
+
+
+async def test_raw_view_shows_the_checkpoint_json(real_storage):
+    async with app_for(real_storage, STEP_1_EVENT).run_test(size=(120, 36)) as pilot:
+        screen = await settled(pilot)
+        await pilot.press("r")
+        tree = screen.query_one("#cp-raw").tree
+        assert tree.has_focus
+        names = [child.data.name for child in tree.root.children]
+        assert {"id", "status", "stepNumber", "messages", "usage", "expert"} <= set(names)
+        assert tree.document["stepNumber"] == 1
+
+
+async def test_a_ten_megabyte_checkpoint_file_opens_without_freezing(real_dir: Path):
+    chunk = "lorem ipsum dolor sit amet " * 40
+    messages = [
+        {"type": "userMessage", "id": f"m{i}", "contents": [{"type": "textPart", "text": chunk}]}
+        for i in range(10_000)
+    ]
+    big = {
+        "id": "bigcheckpoint",
+        "jobId": COORDINATOR_JOB,
+        "runId": HELPER_RUN,
+        "status": "proceeding",
+        "stepNumber": 3,
+        "messages": messages,
+        "usage": {"totalTokens": 5},
+    }
+    path = real_dir / "jobs" / COORDINATOR_JOB / "checkpoints" / "bigcheckpoint.json"
+    path.write_text(json.dumps(big))
+    assert path.stat().st_size > 10_000_000
+    storage = FileSystemStorage(real_dir)
+    async with app_for(storage, "bigcheckpoint").run_test(size=(120, 36)) as pilot:
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, CheckpointScreen), "screen")
+        screen = pilot.app.screen
+        assert screen.is_loading  # the loading bar shows while the file is read and parsed
+        await pilot.press("r")  # and keys are handled meanwhile
+        assert screen.view == "raw"
+        await pilot.press("r")
+        await wait_step(pilot, screen, 3)
+        assert "9,940 earlier messages (press m to show more)" in readable(screen)
+        await wait_for(pilot, lambda: not screen.scanning, "the file scan")
+        assert [e.step for e in screen.entries] == [1, 2, 3, 4]
