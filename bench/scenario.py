@@ -1,0 +1,511 @@
+"""One measurement per process: ``python -m bench.scenario NAME JSON-PARAMS``.
+
+Each scenario runs in a fresh interpreter so its peak RSS (VmHWM) is its own, and prints
+one JSON line: ``{"seconds": ..., "rss_mb": ..., ...}``. Floors live here too, beside the
+values they bound, so both are measured the same way on the same data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+#: rows of a first screen (a 120x36 terminal shows about this many)
+SCREEN = 40
+#: the concurrency of KeyValueStorage.read_many, used by the read floors too
+CONCURRENCY = 16
+
+Params = dict[str, Any]
+SCENARIOS: dict[str, Callable[[Params], Awaitable[dict[str, Any]]]] = {}
+
+
+def scenario(name: str):  # type: ignore[no-untyped-def]
+    def register(function):  # type: ignore[no-untyped-def]
+        SCENARIOS[name] = function
+        return function
+
+    return register
+
+
+def vm_hwm_mb() -> float:
+    """This process's peak resident set size in MB (Linux VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+# --- storages ---------------------------------------------------------------------------
+
+
+def open_storage(spec: Params):  # type: ignore[no-untyped-def]
+    """The project's storage for a spec: ``{"backend": "fs", "path"}`` or an S3 spec."""
+    if spec["backend"] == "fs":
+        from perstack_tui.storage.filesystem import FileSystemStorage
+
+        return FileSystemStorage(spec["path"])
+    from perstack_tui.config import StorageConfig
+    from perstack_tui.storage.factory import create_storage
+
+    return create_storage(
+        StorageConfig(
+            type="s3",
+            bucket=spec["bucket"],
+            region=spec.get("region", "us-east-1"),
+            prefix=spec["prefix"],
+            endpoint=spec["endpoint"],
+            force_path_style=True,
+            access_key_id=spec["access_key"],
+            secret_access_key=spec["secret_key"],
+        )
+    )
+
+
+def s3_client(spec: Params):  # type: ignore[no-untyped-def]
+    """A bare boto3 client for the floors (pooled like the backend under test)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.client(
+        "s3",
+        endpoint_url=spec["endpoint"],
+        region_name=spec.get("region", "us-east-1"),
+        aws_access_key_id=spec["access_key"],
+        aws_secret_access_key=spec["secret_key"],
+        config=Config(max_pool_connections=CONCURRENCY * 2, s3={"addressing_style": "path"}),
+    )
+
+
+def storage_stats(storage: Any) -> dict[str, Any]:
+    """The S3 backend's request counters, as a plain dict (empty for other backends)."""
+    stats = getattr(storage, "stats", None)
+    if stats is None:
+        return {}
+    if hasattr(stats, "as_dict"):
+        return dict(stats.as_dict())
+    if isinstance(stats, dict):
+        return dict(stats)
+    return {k: v for k, v in vars(stats).items() if isinstance(v, int | float)}
+
+
+class S3Counter:
+    """Counts requests and response bytes of a boto3 client (for the floors)."""
+
+    def __init__(self, client: Any) -> None:
+        self.requests = 0
+        self.bytes = 0
+        client.meta.events.register("after-call.s3", self._count)
+
+    def _count(self, http_response: Any = None, **_: Any) -> None:
+        self.requests += 1
+        if http_response is not None:
+            self.bytes += int(http_response.headers.get("content-length") or 0)
+
+
+# --- listing floors ---------------------------------------------------------------------
+
+
+def scandir_walk(root: str) -> int:
+    """The fastest raw listing of a tree: names only, d_type from readdir, no stat."""
+    count = 0
+    stack = [root]
+    while stack:
+        with os.scandir(stack.pop()) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append(entry.path)
+                else:
+                    count += 1
+    return count
+
+
+def s3_list_all(client: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
+    """A bare ListObjectsV2 loop (no delimiter), as Perstack lists."""
+    objects: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+        if token:
+            kwargs["ContinuationToken"] = token
+        page = client.list_objects_v2(**kwargs)
+        objects.extend(page.get("Contents", []))
+        if not page.get("IsTruncated"):
+            return objects
+        token = page["NextContinuationToken"]
+
+
+@scenario("list-floor")
+async def list_floor(p: Params) -> dict[str, Any]:
+    """Raw listing of every key under the jobs list's prefix (or a run's)."""
+    spec, sub = p["storage"], p.get("sub", "jobs/")
+    started = time.perf_counter()
+    if spec["backend"] == "fs":
+        count = scandir_walk(os.path.join(spec["path"], sub))
+        extra: dict[str, Any] = {}
+    else:
+        client = s3_client(spec)
+        counter = S3Counter(client)
+        started = time.perf_counter()
+        count = len(s3_list_all(client, spec["bucket"], spec["prefix"] + sub))
+        extra = {"requests": counter.requests, "bytes": counter.bytes}
+    return {"seconds": time.perf_counter() - started, "keys": count, **extra}
+
+
+@scenario("perstack-jobs")
+async def perstack_jobs(p: Params) -> dict[str, Any]:
+    """Perstack's getAllJobs: list the whole prefix, then read each job.json in turn."""
+    spec = p["storage"]
+    started = time.perf_counter()
+    jobs = []
+    if spec["backend"] == "fs":
+        base = os.path.join(spec["path"], "jobs")
+        for name in os.listdir(base):
+            try:
+                with open(os.path.join(base, name, "job.json"), "rb") as file:
+                    jobs.append(json.loads(file.read()))
+            except FileNotFoundError:
+                continue
+        extra: dict[str, Any] = {}
+    else:
+        client = s3_client(spec)
+        counter = S3Counter(client)
+        started = time.perf_counter()
+        listed = s3_list_all(client, spec["bucket"], spec["prefix"] + "jobs/")
+        for obj in listed:
+            if obj["Key"].endswith("/job.json"):
+                body = client.get_object(Bucket=spec["bucket"], Key=obj["Key"])["Body"].read()
+                jobs.append(json.loads(body))
+        extra = {"requests": counter.requests, "bytes": counter.bytes}
+    jobs.sort(key=lambda j: -j["startedAt"])
+    return {"seconds": time.perf_counter() - started, "jobs": len(jobs), **extra}
+
+
+# --- jobs list ----------------------------------------------------------------------------
+
+
+@scenario("jobs-engine")
+async def jobs_engine(p: Params) -> dict[str, Any]:
+    """The engine path of the jobs list: every job id, summaries, newest first, one screen."""
+    from perstack_tui.catalog import Catalog
+
+    storage = open_storage(p["storage"])
+    started = time.perf_counter()
+    catalog = Catalog(storage)
+    ids = await catalog.job_ids()
+    summaries = await catalog.jobs(ids)
+    first = sorted(summaries, key=lambda s: -(s.started_at or 0))[:SCREEN]
+    seconds = time.perf_counter() - started
+    stats = storage_stats(storage)
+    await storage.close()
+    return {"seconds": seconds, "jobs": len(ids), "rows": len(first), **stats}
+
+
+async def _wait(condition: Callable[[], bool], pilot: Any, deadline: float) -> bool:
+    """Let the app run until ``condition`` holds (False when ``deadline`` passes first)."""
+    limit = time.perf_counter() + deadline
+    while not condition():
+        if time.perf_counter() > limit:
+            return False
+        await pilot.pause(0.005)
+    return True
+
+
+@scenario("jobs-app")
+async def jobs_app(p: Params) -> dict[str, Any]:
+    """The real app, headless: time from start until the jobs list shows rows.
+
+    Three moments: rows (ids listed), the first screen filled with summaries, and every
+    summary loaded (only then is the whole list sorted newest-first).
+    """
+    from perstack_tui.tui.app import PerstackApp
+
+    storage = open_storage(p["storage"])
+    app = PerstackApp(storage)
+    deadline = p.get("deadline", 300.0)
+    marks: dict[str, Any] = {}
+    started = time.perf_counter()
+    async with app.run_test(size=(120, 36)) as pilot:
+
+        def jobs_screen() -> Any:
+            screen = app.screen
+            return screen if hasattr(screen, "order") and hasattr(screen, "list") else None
+
+        def listed() -> bool:
+            screen = jobs_screen()
+            return screen is not None and screen._ids_listed.is_set()
+
+        def rows() -> bool:
+            screen = jobs_screen()
+            return screen is not None and screen.list.row_count > 0
+
+        def first_screen() -> bool:
+            screen = jobs_screen()
+            if screen is None or not screen.order:
+                return False
+            first, last = screen.list.visible_range
+            visible = screen.order[first : max(last, first + 1)]
+            return all(app.catalog.cached_job(j) is not None for j in visible)
+
+        def all_loaded() -> bool:
+            screen = jobs_screen()
+            return screen is not None and bool(screen.order) and not screen._pending
+
+        if p.get("empty"):
+            marks["ok"] = await _wait(listed, pilot, deadline)
+            marks["seconds"] = time.perf_counter() - started
+        else:
+            marks["ok"] = await _wait(rows, pilot, deadline)
+            marks["rows_s"] = time.perf_counter() - started
+            marks["ok"] &= await _wait(first_screen, pilot, deadline)
+            marks["seconds"] = marks["first_screen_s"] = time.perf_counter() - started
+            marks["rss_first_screen_mb"] = round(vm_hwm_mb(), 1)
+            marks["rows_shown"] = jobs_screen().list.row_count
+            stats = storage_stats(storage)
+            marks.update({f"first_{k}": v for k, v in stats.items()})
+            if p.get("all", True):
+                marks["ok"] &= await _wait(all_loaded, pilot, deadline)
+                marks["all_loaded_s"] = time.perf_counter() - started
+                marks.update({f"all_{k}": v for k, v in storage_stats(storage).items()})
+    return marks
+
+
+# --- a long run ---------------------------------------------------------------------------
+
+
+@scenario("run-engine")
+async def run_engine(p: Params) -> dict[str, Any]:
+    """Open a run: list its event names, read the first screen of events."""
+    storage = open_storage(p["storage"])
+    started = time.perf_counter()
+    metas = await storage.list_event_metas(p["job"], p["run"])
+    events = await storage.read_events([m.key for m in metas[:SCREEN]])
+    seconds = time.perf_counter() - started
+    stats = storage_stats(storage)
+    await storage.close()
+    return {"seconds": seconds, "events": len(metas), "read": len(events), **stats}
+
+
+@scenario("run-floor")
+async def run_floor(p: Params) -> dict[str, Any]:
+    """Raw listing of the run's keys plus raw reads of one screen, same concurrency."""
+    spec = p["storage"]
+    sub = f"jobs/{p['job']}/runs/{p['run']}/"
+    if spec["backend"] == "fs":
+        folder = os.path.join(spec["path"], sub)
+        started = time.perf_counter()
+        with os.scandir(folder) as entries:
+            names = sorted(e.name for e in entries)
+        paths = [os.path.join(folder, n) for n in names[:SCREEN]]
+
+        def read(path: str) -> bytes:
+            with open(path, "rb") as file:
+                return file.read()
+
+        with ThreadPoolExecutor(CONCURRENCY) as pool:
+            blobs = list(pool.map(read, paths))
+        return {"seconds": time.perf_counter() - started, "events": len(names), "read": len(blobs)}
+    client = s3_client(spec)
+    counter = S3Counter(client)
+    started = time.perf_counter()
+    listed = s3_list_all(client, spec["bucket"], spec["prefix"] + sub)
+    first = [o["Key"] for o in listed[:SCREEN]]
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        blobs = list(
+            pool.map(
+                lambda k: client.get_object(Bucket=spec["bucket"], Key=k)["Body"].read(), first
+            )
+        )
+    return {
+        "seconds": time.perf_counter() - started,
+        "events": len(listed),
+        "read": len(blobs),
+        "requests": counter.requests,
+        "bytes": counter.bytes,
+    }
+
+
+# --- the big checkpoint -------------------------------------------------------------------
+
+
+def _biggest_checkpoint(base: str, job: str) -> str:
+    folder = Path(base) / "jobs" / job / "checkpoints"
+    return max(folder.iterdir(), key=lambda f: f.stat().st_size).stem
+
+
+@scenario("checkpoint-engine")
+async def checkpoint_engine(p: Params) -> dict[str, Any]:
+    """Open the 20 MB checkpoint: read and parse into the model."""
+    from perstack_tui.models import Checkpoint
+
+    storage = open_storage(p["storage"])
+    checkpoint_id = _biggest_checkpoint(p["storage"]["path"], p["job"])
+    started = time.perf_counter()
+    checkpoint = await storage.read_checkpoint(p["job"], checkpoint_id)
+    seconds = time.perf_counter() - started
+    assert isinstance(checkpoint, Checkpoint), checkpoint
+    return {"seconds": seconds, "messages": len(checkpoint.messages)}
+
+
+@scenario("checkpoint-floor")
+async def checkpoint_floor(p: Params) -> dict[str, Any]:
+    """Raw read of the same bytes plus json.loads."""
+    checkpoint_id = _biggest_checkpoint(p["storage"]["path"], p["job"])
+    path = Path(p["storage"]["path"]) / "jobs" / p["job"] / "checkpoints" / f"{checkpoint_id}.json"
+    started = time.perf_counter()
+    value = json.loads(path.read_bytes())
+    return {"seconds": time.perf_counter() - started, "messages": len(value["messages"])}
+
+
+# --- live tail ------------------------------------------------------------------------------
+
+
+def _tail_event(job: str, run: str, timestamp: int, step: int) -> tuple[str, bytes]:
+    from perstack_tui import keys
+
+    event = {"type": "streamReasoning", "id": f"tail{timestamp}", "expertKey": "bench",
+             "timestamp": timestamp, "jobId": job, "runId": run, "stepNumber": step,
+             "delta": "more reasoning "}  # fmt: skip
+    return keys.event_key(job, run, timestamp, step, "streamReasoning"), json.dumps(
+        event, separators=(",", ":")
+    ).encode()
+
+
+@scenario("tail-poll")
+async def tail_poll(p: Params) -> dict[str, Any]:
+    """Per-poll cost of a live tail over a run with N existing events.
+
+    The follower catches up once; then, ``polls`` times, one new event is written (by a
+    separate client, not counted) and one poll is counted. The new events are deleted after.
+    """
+    from perstack_tui.follow import JobFollower
+
+    spec, job, run = p["storage"], p["job"], p["run"]
+    storage = open_storage(spec)
+    writer = open_storage(spec)
+    follower = JobFollower(storage, job, lookback_ms=p.get("lookback_ms", 3000))
+    await follower.poll()  # catch up on the existing events
+    metas = await writer.list_event_metas(job, run)
+    clock, step = metas[-1].timestamp + 10_000, metas[-1].stepNumber
+    before = storage_stats(storage)
+    written: list[str] = []
+    seen = 0
+    started = time.perf_counter()
+    try:
+        for index in range(p.get("polls", 5)):
+            key, data = _tail_event(job, run, clock + index * 1000, step)
+            await writer.write_bytes(key, data)
+            written.append(key)
+            update = await follower.poll()
+            seen += len(update.new_events)
+        seconds = (time.perf_counter() - started) / max(1, len(written))
+        after = storage_stats(storage)
+    finally:
+        await _delete(spec, written)
+        await storage.close()
+        await writer.close()
+    polls = max(1, len(written))
+    per_poll = {k: (after.get(k, 0) - before.get(k, 0)) / polls for k in after}
+    return {"seconds": seconds, "existing": len(metas), "seen": seen, **per_poll}
+
+
+async def _delete(spec: Params, written: list[str]) -> None:
+    if not written:
+        return
+    if spec["backend"] == "fs":
+        for key in written:
+            Path(spec["path"], key).unlink(missing_ok=True)
+        return
+    client = s3_client(spec)
+    client.delete_objects(
+        Bucket=spec["bucket"],
+        Delete={"Objects": [{"Key": spec["prefix"] + k} for k in written]},
+    )
+
+
+@scenario("tail-memory")
+async def tail_memory(p: Params) -> dict[str, Any]:
+    """Peak RSS over a tail of N events written in batches into a fresh directory.
+
+    The writer writes files directly (not through the storage, so its cache is not
+    counted); the follower reads every event once; the caller keeps only a count.
+    """
+    import tempfile
+
+    from perstack_tui.follow import JobFollower
+    from perstack_tui.storage.filesystem import FileSystemStorage
+
+    total, batch = p.get("events", 50_000), p.get("batch", 2_000)
+    job, run = "tailjob0000000000000000000", "tailrun0000000000000000000"
+    seen = 0
+    with tempfile.TemporaryDirectory(prefix="bench-tail-") as base:
+        storage = FileSystemStorage(base)
+        follower = JobFollower(storage, job, lookback_ms=0)
+        folder = Path(base, "jobs", job, "runs", run)
+        folder.mkdir(parents=True)
+        rss_start = vm_hwm_mb()
+        started = time.perf_counter()
+        clock = 1_790_000_000_000
+        for first in range(0, total, batch):
+            for index in range(first, min(total, first + batch)):
+                key, data = _tail_event(job, run, clock + index, 1 + index // 1000)
+                Path(base, key).write_bytes(data)
+            update = await follower.poll()
+            seen += len(update.new_events)
+        while seen < total:  # stragglers of the last batch
+            update = await follower.poll()
+            if not update.new_events:
+                break
+            seen += len(update.new_events)
+        seconds = time.perf_counter() - started
+    return {"seconds": seconds, "seen": seen, "rss_start_mb": round(rss_start, 1)}
+
+
+# --- log ------------------------------------------------------------------------------------
+
+
+def raw_log(base: str, job: str) -> int:
+    """The floor of ``log --json --take 0``: read every event of a job, parse, write JSON."""
+    folder = Path(base, "jobs", job, "runs")
+    paths = sorted(p for run in folder.iterdir() for p in run.iterdir() if p.name[:6] == "event-")
+
+    def load(path: Path) -> Any:
+        try:
+            return json.loads(path.read_bytes())
+        except ValueError:
+            return None
+
+    with ThreadPoolExecutor(CONCURRENCY) as pool:
+        events = [e for e in pool.map(load, paths) if e is not None]
+    events.sort(key=lambda e: e.get("timestamp", 0))
+    out = sys.stdout
+    out.write(json.dumps({"events": events}))
+    out.flush()
+    return len(events)
+
+
+@scenario("empty")
+async def empty(p: Params) -> dict[str, Any]:
+    """Nothing: the interpreter's own baseline RSS."""
+    return {"seconds": 0.0}
+
+
+def main(argv: list[str]) -> int:
+    if argv[0] == "raw-log":  # prints the events: no JSON result line
+        raw_log(argv[1], argv[2])
+        return 0
+    name, params = argv[0], json.loads(argv[1]) if len(argv) > 1 else {}
+    result = asyncio.run(SCENARIOS[name](params))
+    result["rss_mb"] = round(vm_hwm_mb(), 1)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
