@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from rich.console import Group
@@ -66,8 +66,7 @@ class CheckpointEntry:
 
     def label(self) -> Text:
         line = Text(f"step {self.step:>4}  ", "bold")
-        if self.status:
-            line.append(f"{self.status:<26}", "cyan")
+        line.append(f"{self.status or '?':<26}", "cyan" if self.status else "dim")
         line.append(f"{self.source:<22}", "dim")
         line.append(f"run {self.run_id}", "dim")
         return line
@@ -205,7 +204,7 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
         self.current = await self._resolve_target()
         if self.current is not None:
             self._merge([self.current])
-            self._open(self.current)
+            self._go(self.current)
         else:
             self._set_loading(False)
             self._show_blocks([Text(f"No checkpoint {self.target!r} in job {self.job_id}", "red")])
@@ -281,10 +280,7 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
                     self.current = entry
             elif known.source != FILE_SOURCE and entry.source == FILE_SOURCE and not known.status:
                 # the file says the status without reading the (bigger) event
-                better = CheckpointEntry(
-                    known.step, known.run_id, known.key, known.source, known.timestamp,
-                    entry.status, entry.checkpoint_id,
-                )  # fmt: skip
+                better = replace(known, status=entry.status, checkpoint_id=entry.checkpoint_id)
                 by_slot[slot] = better
                 if self.current == known:
                     self.current = better
@@ -349,14 +345,20 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
     def _show_blocks(self, blocks: list[Text]) -> None:
         self.query_one("#cp-readable-text", Static).update(Group(*blocks))
 
-    @work(exclusive=True, group="checkpoint-open")
-    async def _open(self, entry: CheckpointEntry) -> None:
+    def _go(self, entry: CheckpointEntry) -> None:
+        """Show ``entry`` (current at once, so quick repeated ``]`` presses add up)."""
         self.current = entry
         self._set_loading(True)
         self._update_title()
+        self._open(entry)
+
+    @work(exclusive=True, group="checkpoint-open")
+    async def _open(self, entry: CheckpointEntry) -> None:
         checkpoint = await self._load(entry)
         rendered = await asyncio.to_thread(_render, checkpoint, self.message_limit)
         self.checkpoint = checkpoint
+        if isinstance(checkpoint, Checkpoint) and entry.status is None:
+            self._learn_status(entry, checkpoint)
         self._show_blocks(rendered.blocks)
         self.query_one(JsonView).load(rendered.raw, f"checkpoint step {entry.step}")
         self.query_one("#cp-readable", VerticalScroll).scroll_home(animate=False)
@@ -364,6 +366,13 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
         self._update_title()
         if self.view == "diff":
             self._show_diff()
+
+    def _learn_status(self, entry: CheckpointEntry, checkpoint: Checkpoint) -> None:
+        """Note a read checkpoint's status and id on its entry (the list shows them)."""
+        known = replace(entry, status=checkpoint.status, checkpoint_id=checkpoint.id)
+        self.entries = [known if e == entry else e for e in self.entries]
+        if self.current == entry:
+            self.current = known
 
     def _index(self) -> int:
         return next((i for i, e in enumerate(self.entries) if e == self.current), -1)
@@ -380,8 +389,7 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
                     title.append(f"  {checkpoint.expert.key}", "")
             title.append(f"  ({self._index() + 1} of {len(self.entries)}", "dim")
             title.append(", listing files…)" if self.scanning else ")", "dim")
-            title.append(f"  {entry.source}", "dim")
-        title.append("   [ ] prev/next  d diff  l list  r raw  e events  esc back", "dim")
+            title.append(f"  {entry.source}  run {entry.run_id}", "dim")
         self.query_one("#cp-title", Static).update(title)
 
     def _switch(self, view: str) -> None:
@@ -404,7 +412,7 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
             return
         new = index + direction
         if 0 <= new < len(self.entries):
-            self._open(self.entries[new])
+            self._go(self.entries[new])
         else:
             self.notify("no " + ("earlier" if direction < 0 else "later") + " checkpoint")
 
@@ -454,7 +462,7 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
     def _picked(self, event: OptionList.OptionSelected) -> None:
         event.stop()
         self._switch("readable")
-        self._open(self.entries[int(event.option.id or 0)])
+        self._go(self.entries[int(event.option.id or 0)])
 
     def action_events(self) -> None:
         """Back to the events of this checkpoint's step (the run that stores it)."""
@@ -466,4 +474,4 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
     def action_more_messages(self) -> None:
         if self.current is not None and self.view == "readable":
             self.message_limit += MAX_MESSAGES
-            self._open(self.current)
+            self._go(self.current)

@@ -1,0 +1,924 @@
+"""One job: its runs (nested by delegation), their events by step, and the selected event.
+
+Rows come from key listings (an event's name carries its time, step and type), so a run
+with thousands of events opens at once; event bodies are read only for the rows on
+screen. A burst of streaming events folds into one row whose text grows as deltas land.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from dataclasses import dataclass, field
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Footer, Input, Static
+
+from ... import keys
+from ...catalog import _RUN_END_STATUS, RunSummary
+from ...describe import (
+    DELEGATION_EVENT_TYPES,
+    ERROR_EVENT_TYPES,
+    TOOL_EVENT_TYPES,
+    event_category,
+    event_checkpoint,
+    event_is_error,
+    format_duration,
+    format_time,
+    format_tokens,
+    gist,
+    one_line,
+    type_category,
+)
+from ...follow import JobFollower
+from ...models import (
+    CHECKPOINT_EVENT_TYPES,
+    STREAMING_EVENT_TYPES,
+    CallDelegate,
+    EventMeta,
+    RunEvent,
+    StreamBoundary,
+    StreamDelta,
+    Unreadable,
+)
+from ..widgets.header import StorageHeader
+from ..widgets.virtual_list import VirtualList
+from .jobs import status_mark
+
+ALL_RUNS = "all runs"
+#: event types whose body may hold a tool error (the errors filter reads them)
+_RESULT_TYPES = frozenset({"resolveToolResults", "attemptCompletion", "retry"})
+#: at most this many stream deltas are read to assemble one row's text
+_MAX_STREAM_READS = 400
+
+_TYPE_STYLE = {
+    "error": "bold red",
+    "tool": "yellow",
+    "delegation": "magenta",
+    "stream": "dim cyan",
+    "checkpoint": "blue",
+}
+
+
+def stream_kind(event_type: str) -> str | None:
+    """``"Reasoning"`` or ``"RunResult"`` for the streaming types, else ``None``."""
+    if event_type not in STREAMING_EVENT_TYPES:
+        return None
+    return "Reasoning" if "Reasoning" in event_type else "RunResult"
+
+
+@dataclass
+class EventRow:
+    """One row of the events list: one event, or a folded burst of streaming events."""
+
+    run_id: str
+    metas: list[EventMeta] = field(default_factory=list)
+    stream: str | None = None  # "Reasoning" / "RunResult" for a folded stream
+    closed: bool = False  # the stream's complete* event arrived
+
+    @property
+    def first(self) -> EventMeta:
+        return self.metas[0]
+
+    @property
+    def step(self) -> int:
+        return self.first.stepNumber
+
+    @property
+    def key(self) -> str:
+        return self.first.key
+
+
+def parse_step_range(text: str) -> tuple[int, int] | None:
+    """``5``, ``>5``, ``>=5``, ``<5``, ``<=5``, ``1-10`` as an inclusive (low, high) range."""
+    text = text.replace(" ", "")
+    big = 1 << 62
+    if match := re.fullmatch(r"(\d+)-(\d+)", text):
+        return int(match[1]), int(match[2])
+    if match := re.fullmatch(r"(>=|<=|>|<)?(\d+)", text):
+        op, value = match[1], int(match[2])
+        return {
+            None: (value, value),
+            ">": (value + 1, big),
+            ">=": (value, big),
+            "<": (0, value - 1),
+            "<=": (0, value),
+        }[op]
+    return None
+
+
+def _detail_widget() -> Widget:
+    """C2's EventDetail when it is there, else a plain JSON view."""
+    try:
+        from ..widgets.event_view import EventDetail
+    except ImportError:
+        return PlainDetail(id="detail")
+    return EventDetail(id="detail")
+
+
+class PlainDetail(Static, can_focus=True):
+    """A fallback detail: the event's JSON (secrets masked)."""
+
+    def show(self, event: RunEvent | Unreadable | None, *, run_events: list | None = None) -> None:
+        import json
+
+        from ...models import mask_secrets
+
+        if event is None:
+            self.update("")
+        elif isinstance(event, Unreadable):
+            self.update(Text(f"unreadable: {event.key}\n{event.reason}\n\n{event.preview}", "red"))
+        else:
+            data = mask_secrets(event.to_json_dict())
+            self.update(Text(json.dumps(data, indent=2, ensure_ascii=False)[:20000]))
+
+
+class JobScreen(Screen[None]):
+    """Runs on the left, events in the middle, the selected event's detail on the right."""
+
+    BINDINGS = [
+        Binding("tab", "focus_next_pane", "pane", show=False),
+        Binding("shift+tab", "focus_previous_pane", "pane", show=False),
+        Binding("escape", "back", "back"),
+        Binding("f", "follow", "follow"),
+        Binding("c", "checkpoint", "checkpoint"),
+        Binding("left_square_bracket", "previous_checkpoint", "prev ckpt", show=False),
+        Binding("right_square_bracket", "next_checkpoint", "next ckpt", show=False),
+        Binding("u", "to_caller", "to caller", show=False),
+        Binding("E", "toggle_filter('errors')", "errors"),
+        Binding("t", "toggle_filter('tools')", "tools"),
+        Binding("D", "toggle_filter('delegations')", "delegations"),
+        Binding("number_sign", "step_range", "steps"),
+        Binding("slash", "text_filter", "filter", show=False),
+        Binding("x", "clear_filters", "clear filters", show=False),
+        Binding("y", "copy_id", "copy id"),
+        Binding("Y", "copy_json", "copy JSON", show=False),
+        Binding("e", "export", "export"),
+        Binding("R,ctrl+r", "retry", "retry", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    JobScreen #body { height: 1fr; }
+    JobScreen #runs-pane { width: 30; }
+    JobScreen #main { width: 1fr; }
+    JobScreen #events-pane { height: 1fr; }
+    JobScreen #detail-pane { height: 1fr; }
+    JobScreen .pane { border: round $panel-lighten-2; }
+    JobScreen .pane:focus-within { border: round $accent; }
+    JobScreen #runs, JobScreen #events { height: 1fr; }
+    JobScreen #detail { height: 1fr; overflow-y: auto; }
+    JobScreen #job-input { dock: bottom; display: none; }
+    JobScreen.asking #job-input { display: block; }
+    JobScreen.narrow #body { layout: vertical; }
+    JobScreen.narrow #runs-pane { width: 1fr; height: 5; }
+    JobScreen.narrow #events-pane { height: 1fr; }
+    JobScreen.narrow #detail-pane { height: 1fr; }
+    """
+
+    def __init__(
+        self,
+        job_id: str,
+        *,
+        run_id: str | None = None,
+        step: int | None = None,
+        follow: bool = False,
+    ) -> None:
+        super().__init__()
+        self.job_id = job_id
+        self.runs: list[RunSummary] = []
+        self.run_choice: str = run_id or ALL_RUNS
+        self.rows: list[EventRow] = []
+        self.events: dict[str, RunEvent | Unreadable] = {}  # bodies read so far, by key
+        self.following = follow
+        self.new_while_paused = 0
+        self.filters: set[str] = set()
+        self.step_range: tuple[int, int] | None = None
+        self.text_filter = ""
+        self._asking: str | None = None  # what the bottom input is for
+        self._start_step = step
+        self._jumps: list[tuple[str, str]] = []  # (run choice, event key) to go back to
+        self._wanted = asyncio.Event()
+
+    # --- layout -------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StorageHeader(f"job {self.job_id}")
+        with Horizontal(id="body"):
+            with Vertical(id="runs-pane", classes="pane") as runs_pane:
+                runs_pane.border_title = "runs"
+                yield VirtualList(self.render_run, id="runs", empty_text="loading runs…")
+            with Vertical(id="main"):
+                with Vertical(id="events-pane", classes="pane") as events_pane:
+                    events_pane.border_title = "events"
+                    yield VirtualList(self.render_event, id="events", empty_text="loading events…")
+                with Vertical(id="detail-pane", classes="pane") as detail_pane:
+                    detail_pane.border_title = "detail"
+                    yield _detail_widget()
+        yield Input(id="job-input")
+        yield Footer()
+
+    @property
+    def runs_list(self) -> VirtualList:
+        return self.query_one("#runs", VirtualList)
+
+    @property
+    def events_list(self) -> VirtualList:
+        return self.query_one("#events", VirtualList)
+
+    @property
+    def detail(self) -> Widget:
+        return self.query_one("#detail")
+
+    def on_mount(self) -> None:
+        self.events_list.focus()
+        self.load()
+        self.read_bodies()
+
+    def on_resize(self) -> None:
+        self.set_class(self.size.width < 100, "narrow")
+
+    # --- loading ------------------------------------------------------------------------
+
+    @work(exclusive=True, group="job-load")
+    async def load(self) -> None:
+        """List the job's runs and events, then follow it for new ones."""
+        runs = await self.app.guarded(self.app.catalog.runs(self.job_id))
+        if runs is None:
+            problem = f"cannot read job: {self.app.storage_problem}  — press R to retry"
+            self.events_list.set_empty_text(problem)
+            self.runs_list.set_empty_text("")
+            return
+        self.runs = runs
+        if self.run_choice != ALL_RUNS and self.run_choice not in self.run_ids:
+            self.notify(f"no run {self.run_choice} in job {self.job_id}", severity="warning")
+            self.run_choice = ALL_RUNS
+        self._show_runs()
+        self._rebuild_rows()
+        if not runs:
+            self.events_list.set_empty_text(f"job {self.job_id} has no runs (or does not exist)")
+        if self._start_step is not None:
+            self.jump_to_step(self._start_step)
+            self._start_step = None
+        elif self.following or not self.rows:
+            self.events_list.set_cursor(len(self.rows) - 1)
+        self._update_header()
+        await self._follow_job()
+
+    async def _follow_job(self) -> None:
+        seen = [m.key for run in self.runs for m in run.events]
+        follower = JobFollower(self.app.catalog.storage, self.job_id, seen_keys=seen)
+        async for update in follower.updates():
+            if update.error:
+                self.app.storage_problem = update.error
+                self.app.storage_state = "error"
+                continue
+            if update.is_empty:
+                continue
+            if self.app.storage_state == "error":
+                self.app.storage_state = "ok"
+            self._take_update(update.new_runs, update.new_events)
+
+    def _take_update(self, new_runs: list[str], new_events: list[RunEvent | Unreadable]) -> None:
+        """Add what the follower found; keep the cursor pinned when following."""
+        by_id = {run.run_id: run for run in self.runs}
+        for run_id in new_runs:
+            if run_id not in by_id:
+                by_id[run_id] = RunSummary(job_id=self.job_id, run_id=run_id)
+                self.runs.append(by_id[run_id])
+        added = 0
+        for event in new_events:
+            meta = _meta_of(event)
+            if meta is None:
+                continue
+            run_id = keys.parse_key(meta.key).run_id or ""
+            run = by_id.get(run_id)
+            if run is None:
+                run = by_id[run_id] = RunSummary(job_id=self.job_id, run_id=run_id)
+                self.runs.append(run)
+            run.events.append(meta)
+            self.events[meta.key] = event
+            if isinstance(event, RunEvent):
+                run.expert = run.expert or event.expertKey
+                _note_delegation(run, event)
+            if self._row_visible_for(run_id) and self._append_meta(run_id, meta):
+                added += 1
+        for run in self.runs:
+            if run.events:
+                run.status = _run_status(run.events[-1].type)
+        self._nest_new_runs()
+        self._show_runs()
+        self._grow_rows(added)
+        self.refresh_summary()
+
+    @work(exclusive=True, group="job-summary")
+    async def refresh_summary(self) -> None:
+        await self.app.guarded(self.app.catalog.job(self.job_id, refresh=True), quiet=True)
+        self._update_header()
+
+    @work(group="event-bodies")
+    async def read_bodies(self) -> None:
+        """Read the bodies of the rows on screen (and of the selected row), forever."""
+        storage = self.app.catalog.storage
+        while True:
+            await self._wanted.wait()
+            self._wanted.clear()
+            wanted = self._wanted_keys()
+            if not wanted:
+                continue
+            bodies = await self.app.guarded(storage.read_events(wanted), quiet=True)
+            if bodies is None:
+                continue
+            for key, body in zip(wanted, bodies, strict=True):
+                self.events[key] = body
+            self.events_list.refresh()
+            self._show_detail()
+            if self.filters & {"errors"}:
+                self._rebuild_rows(keep_cursor=True)
+
+    def _wanted_keys(self) -> list[str]:
+        first, last = self.events_list.visible_range
+        indexes = [*range(first, last), self.events_list.cursor]
+        wanted: list[str] = []
+        for index in indexes:
+            if 0 <= index < len(self.rows):
+                metas = self.rows[index].metas
+                if len(metas) > _MAX_STREAM_READS:
+                    metas = metas[:1] + metas[-_MAX_STREAM_READS:]
+                wanted += [m.key for m in metas if m.key not in self.events]
+        if "errors" in self.filters:  # tool results must be read to know if they failed
+            wanted += [
+                m.key
+                for run in self.runs
+                for m in run.events
+                if m.type in _RESULT_TYPES and m.key not in self.events
+            ]
+        return list(dict.fromkeys(wanted))
+
+    # --- runs ---------------------------------------------------------------------------
+
+    @property
+    def run_ids(self) -> list[str]:
+        return [run.run_id for run in self.runs]
+
+    def _show_runs(self) -> None:
+        choices = [ALL_RUNS, *self.run_ids]
+        cursor = choices.index(self.run_choice) if self.run_choice in choices else 0
+        self.runs_list.set_row_count(len(choices), cursor=cursor)
+
+    def _nest_new_runs(self) -> None:
+        by_id = {run.run_id: run for run in self.runs}
+        for run in self.runs:
+            caller = by_id.get(run.delegated_by_run or "")
+            run.depth = caller.depth + 1 if caller is not None and caller is not run else 0
+
+    def render_run(self, index: int, width: int) -> Text:
+        if index == 0:
+            count = sum(len(r.events) for r in self.runs)
+            return Text.assemble(("≡ ", "bold"), (f"all runs ({count} events)", "bold"))
+        run = self.runs[index - 1]
+        mark, style, _label = status_mark(run.status)
+        steps = run.steps
+        step_text = "" if steps is None else f" {steps[0]}-{steps[1]}"
+        # spaces go in unstyled pieces: SVG screenshots drop a styled piece's leading space
+        return Text.assemble(
+            "  " * run.depth + ("└ " if run.depth else ""),
+            (mark, style),
+            " ",
+            (run.expert or "?", "cyan"),
+            " ",
+            (run.run_id[:8], "dim"),
+            step_text,
+        )
+
+    @on(VirtualList.Highlighted, "#runs")
+    def _run_highlighted(self, event: VirtualList.Highlighted) -> None:
+        choice = ALL_RUNS if event.index == 0 else self.run_ids[event.index - 1]
+        if choice != self.run_choice:
+            self.run_choice = choice
+            self._rebuild_rows()
+            self.events_list.set_cursor(0)
+
+    @on(VirtualList.Selected, "#runs")
+    def _run_selected(self) -> None:
+        self.events_list.focus()
+
+    # --- event rows ---------------------------------------------------------------------
+
+    def _row_visible_for(self, run_id: str) -> bool:
+        return self.run_choice in (ALL_RUNS, run_id)
+
+    def _passes(self, meta: EventMeta) -> bool:
+        if self.step_range and not self.step_range[0] <= meta.stepNumber <= self.step_range[1]:
+            return False
+        if self.text_filter:
+            body = self.events.get(meta.key)
+            text = f"{meta.type} {gist(body, None) if body is not None else ''}".lower()
+            if self.text_filter.lower() not in text:
+                return False
+        if not self.filters:
+            return True
+        body = self.events.get(meta.key)
+        if "errors" in self.filters and (
+            meta.type in ERROR_EVENT_TYPES
+            or isinstance(body, Unreadable)
+            or (isinstance(body, RunEvent) and event_is_error(body))
+        ):
+            return True
+        if "tools" in self.filters and meta.type in TOOL_EVENT_TYPES:
+            return True
+        return "delegations" in self.filters and meta.type in DELEGATION_EVENT_TYPES
+
+    def _append_meta(self, run_id: str, meta: EventMeta) -> bool:
+        """Add one event to the rows (folding streams); true if a new row was made."""
+        if not self._passes(meta):
+            return False
+        kind = stream_kind(meta.type)
+        if kind is not None:
+            for row in reversed(self.rows[-8:]):  # the open stream of this run, if any
+                if row.run_id == run_id and row.stream == kind and not row.closed:
+                    row.metas.append(meta)
+                    row.closed = meta.type.startswith("complete")
+                    return False
+            row = EventRow(run_id, [meta], stream=kind)
+            row.closed = meta.type.startswith("complete")
+            self.rows.append(row)
+            return True
+        self.rows.append(EventRow(run_id, [meta]))
+        return True
+
+    def _rebuild_rows(self, *, keep_cursor: bool = False) -> None:
+        current = self.current_row.key if keep_cursor and self.current_row else None
+        self.rows = []
+        metas = sorted(
+            (
+                (meta, run.run_id)
+                for run in self.runs
+                if self._row_visible_for(run.run_id)
+                for meta in run.events
+            ),
+            key=lambda pair: (pair[0].timestamp, pair[0].key),
+        )
+        for meta, run_id in metas:
+            self._append_meta(run_id, meta)
+        cursor = next((i for i, r in enumerate(self.rows) if r.key == current), None)
+        self.events_list.set_row_count(len(self.rows), cursor=cursor)
+        if not self.rows and self.runs:
+            self.events_list.set_empty_text("no events match the filters  (x clears)")
+        self._update_events_title()
+        self._wanted.set()
+
+    def _grow_rows(self, added: int) -> None:
+        """New rows arrived: pin to the newest when following, else count them."""
+        if self.following and not self._paused:
+            self.events_list.set_row_count(len(self.rows), cursor=len(self.rows) - 1)
+        else:
+            self.events_list.set_row_count(len(self.rows))
+            self.new_while_paused += added
+        self.events_list.refresh()
+        self._update_events_title()
+        self._wanted.set()
+
+    @property
+    def _paused(self) -> bool:
+        return self.new_while_paused > 0 or (
+            self.events_list.row_count > 0 and not self.events_list.at_end
+        )
+
+    @property
+    def current_row(self) -> EventRow | None:
+        cursor = self.events_list.cursor
+        return self.rows[cursor] if 0 <= cursor < len(self.rows) else None
+
+    def render_event(self, index: int, width: int) -> Text:
+        row = self.rows[index]
+        meta = row.first
+        previous = self.rows[index - 1] if index else None
+        new_step = previous is None or previous.step != row.step or previous.run_id != row.run_id
+        text = Text(no_wrap=True)
+        text.append(f"{row.step:>4} " if new_step else "     ", "bold" if new_step else "")
+        text.append(f"{format_time(meta.timestamp)} ", "dim")
+        if self.run_choice == ALL_RUNS and len(self.runs) > 1:
+            run = next((r for r in self.runs if r.run_id == row.run_id), None)
+            indent = "·" * (run.depth if run else 0)
+            text.append(f"{indent}{(run.expert if run else '')[:16]:<16}", "cyan")
+            text.append(" ")
+        body = self.events.get(meta.key)
+        if row.stream is not None:
+            label = "reasoning" if row.stream == "Reasoning" else "result"
+            count = sum(1 for m in row.metas if m.type.startswith("stream"))
+            text.append(f"{label} ×{count}".ljust(21), _TYPE_STYLE["stream"])
+            text.append(self._stream_text(row), "")
+            return text
+        category = _category(meta.type, body)
+        text.append(f"{meta.type:<21}", _TYPE_STYLE.get(category, ""))
+        if body is None:
+            text.append("…", "dim")
+        elif isinstance(body, Unreadable):
+            text.append(f"unreadable: {body.reason}", "red")
+        else:
+            text.append(gist(body, max(width, 20)), "red" if category == "error" else "")
+        return text
+
+    def _stream_text(self, row: EventRow) -> str:
+        """The text a folded stream assembled so far (the complete* text once it is there)."""
+        parts: list[str] = []
+        unreadable = 0
+        for meta in row.metas:
+            body = self.events.get(meta.key)
+            if isinstance(body, StreamBoundary) and body.text:
+                return one_line(body.text, None)
+            if isinstance(body, StreamDelta):
+                parts.append(body.delta)
+            elif isinstance(body, Unreadable):
+                unreadable += 1
+        text = one_line("".join(parts), None)
+        if unreadable:
+            text = f"[{unreadable} unreadable] {text}"
+        return text
+
+    def _update_events_title(self) -> None:
+        pane = self.query_one("#events-pane")
+        parts = [f"events ({len(self.rows)})"]
+        if self.run_choice != ALL_RUNS:
+            parts.append(f"run {self.run_choice[:8]}")
+        parts += sorted(self.filters)
+        if self.step_range:
+            low, high = self.step_range
+            parts.append(f"steps {low}-{high}" if high < 1 << 62 else f"steps ≥{low}")
+        if self.text_filter:
+            parts.append(f"/{self.text_filter}")
+        pane.border_title = " · ".join(parts)
+        if self.following and self.new_while_paused:
+            pane.border_subtitle = f"+{self.new_while_paused} new · End/f resumes"
+        elif self.following:
+            pane.border_subtitle = "following ▼"
+        else:
+            pane.border_subtitle = ""
+
+    def _update_header(self) -> None:
+        summary = self.app.catalog.cached_job(self.job_id)
+        where = f"job {self.job_id}"
+        if summary is not None:
+            _mark, _style, label = status_mark(summary.status)
+            where += (
+                f" · {summary.expert} · {label} · {summary.steps} steps"
+                f" · {format_tokens(summary.usage.totalTokens)} tokens"
+                f" · {format_duration(summary.duration_ms)}"
+            )
+        self.query_one(StorageHeader).set_where(where)
+
+    @on(VirtualList.Highlighted, "#events")
+    def _event_highlighted(self, event: VirtualList.Highlighted) -> None:
+        if self.following and event.index >= len(self.rows) - 1:
+            self.new_while_paused = 0  # back at the newest event: following again
+        self._update_events_title()
+        self._show_detail()
+        self._wanted.set()
+
+    @on(VirtualList.Scrolled, "#events")
+    def _events_scrolled(self) -> None:
+        self._wanted.set()
+
+    @on(VirtualList.Selected, "#events")
+    def _event_selected(self) -> None:
+        row = self.current_row
+        if row is None:
+            return
+        if row.first.type == "callDelegate":
+            self.follow_delegation(row)
+        else:
+            self.detail.focus()
+
+    def _show_detail(self) -> None:
+        row = self.current_row
+        detail = self.detail
+        if row is None:
+            detail.show(None)  # type: ignore[attr-defined]
+            return
+        bodies = [self.events[m.key] for m in row.metas if m.key in self.events]
+        if not bodies:
+            detail.show(None)  # type: ignore[attr-defined]
+            return
+        # a folded stream shows its newest event; the detail assembles the text from all
+        event = bodies[-1] if row.stream else bodies[0]
+        detail.show(event, run_events=bodies if row.stream else None)  # type: ignore[attr-defined]
+        title = f"detail · {row.first.type} · step {row.step}"
+        self.query_one("#detail-pane").border_title = title
+
+    # --- navigation ---------------------------------------------------------------------
+
+    def jump_to_step(self, step: int, run_id: str | None = None) -> bool:
+        """Put the cursor on the first event of ``step`` (in ``run_id`` if given)."""
+        if run_id is not None and run_id in self.run_ids and self.run_choice != ALL_RUNS:
+            self.select_run(run_id)
+        for index, row in enumerate(self.rows):
+            if row.step == step and (run_id is None or row.run_id == run_id):
+                self.events_list.set_cursor(index)
+                return True
+        for index, row in enumerate(self.rows):  # a filter may hide that run's events
+            if row.step >= step:
+                self.events_list.set_cursor(index)
+                return True
+        return False
+
+    def select_run(self, run_id: str) -> None:
+        self.run_choice = run_id
+        self._show_runs()
+        self._rebuild_rows()
+
+    def jump_to_key(self, key: str) -> None:
+        for index, row in enumerate(self.rows):
+            if any(m.key == key for m in row.metas):
+                self.events_list.set_cursor(index)
+                return
+
+    @work(group="delegation")
+    async def follow_delegation(self, row: EventRow) -> None:
+        """From a callDelegate event to the delegate's run (esc or u comes back)."""
+        event = self.events.get(row.key) or await self.app.guarded(
+            self.app.catalog.storage.read_event(row.key)
+        )
+        if not isinstance(event, CallDelegate):
+            self.notify("this event cannot be read", severity="error")
+            return
+        call_ids = {call.id for call in event.toolCalls}
+        delegate = next((r for r in self.runs if r.delegated_by_tool_call in call_ids), None)
+        if delegate is None or not delegate.events:
+            self.notify("the delegate's run has not started yet", severity="warning")
+            return
+        self._jumps.append((self.run_choice, row.key))
+        if self.run_choice != ALL_RUNS:
+            self.select_run(delegate.run_id)
+        self.jump_to_key(delegate.events[0].key)
+        self.notify(f"delegate {delegate.expert} (run {delegate.run_id}) · esc returns", timeout=3)
+
+    def action_to_caller(self) -> None:
+        """From a delegate's run back to the callDelegate that started it."""
+        if self._jumps:
+            self._go_back()
+            return
+        row = self.current_row
+        run = next((r for r in self.runs if row and r.run_id == row.run_id), None)
+        if run is None or not run.delegated_by_run:
+            self.notify("this run was not started by a delegation", timeout=2)
+            return
+        caller = next((r for r in self.runs if r.run_id == run.delegated_by_run), None)
+        if caller is None:
+            return
+        if self.run_choice != ALL_RUNS:
+            self.select_run(caller.run_id)
+        calls = [m for m in caller.events if m.type == "callDelegate"]
+        before = [m for m in calls if m.timestamp <= run.events[0].timestamp] if run.events else []
+        target = (before or calls or caller.events)[-1:]
+        if target:
+            self.jump_to_key(target[0].key)
+
+    def _go_back(self) -> None:
+        run_choice, key = self._jumps.pop()
+        if run_choice != self.run_choice:
+            self.select_run(run_choice)
+        self.jump_to_key(key)
+
+    def action_back(self) -> None:
+        if self.focused is self.detail or (
+            self.focused is not None and self.detail in self.focused.ancestors
+        ):
+            self.events_list.focus()
+        elif self._jumps:
+            self._go_back()
+        else:
+            self.dismiss()
+
+    def action_focus_next_pane(self) -> None:
+        self._cycle_pane(1)
+
+    def action_focus_previous_pane(self) -> None:
+        self._cycle_pane(-1)
+
+    def _cycle_pane(self, step: int) -> None:
+        panes = [self.runs_list, self.events_list, self.detail]
+        focused = self.focused
+        current = next(
+            (
+                i
+                for i, pane in enumerate(panes)
+                if focused is pane or (focused is not None and pane in focused.ancestors)
+            ),
+            1,
+        )
+        target = panes[(current + step) % len(panes)]
+        if target.focusable:
+            target.focus()
+        else:  # a composite detail: focus its first focusable part
+            focusable = [w for w in target.query("*") if w.focusable]
+            if focusable:
+                focusable[0].focus()
+
+    # --- follow -------------------------------------------------------------------------
+
+    def action_follow(self) -> None:
+        """Pin the list to the newest event (again); pressed while pinned, stop following."""
+        if self.following and not self._paused:
+            self.following = False
+        else:
+            self.following = True
+            self.new_while_paused = 0
+            self.events_list.set_cursor(len(self.rows) - 1)
+        self._update_events_title()
+        self.notify("following" if self.following else "stopped following", timeout=2)
+
+    # --- filters ------------------------------------------------------------------------
+
+    def action_toggle_filter(self, name: str) -> None:
+        self.filters ^= {name}
+        self._rebuild_rows(keep_cursor=True)
+
+    def action_clear_filters(self) -> None:
+        self.filters.clear()
+        self.step_range = None
+        self.text_filter = ""
+        self._rebuild_rows(keep_cursor=True)
+
+    def action_step_range(self) -> None:
+        self._ask("steps", "steps: 5, >5, >=5, <5, <=5 or 1-10 (empty: all)")
+
+    def action_text_filter(self) -> None:
+        self._ask("text", "filter events by type or text (empty: all)")
+
+    def _ask(self, what: str, placeholder: str) -> None:
+        self._asking = what
+        field = self.query_one("#job-input", Input)
+        field.placeholder = placeholder
+        field.value = ""
+        self.add_class("asking")
+        field.focus()
+
+    @on(Input.Submitted, "#job-input")
+    def _answered(self, event: Input.Submitted) -> None:
+        value = event.value.strip()
+        if self._asking == "steps":
+            steps = parse_step_range(value) if value else None
+            if value and steps is None:
+                self.notify(f"not a step range: {value!r}", severity="error")
+                return
+            self.step_range = steps
+        elif self._asking == "text":
+            self.text_filter = value
+        self._close_input()
+        self._rebuild_rows(keep_cursor=True)
+
+    def _close_input(self) -> None:
+        self._asking = None
+        self.remove_class("asking")
+        self.events_list.focus()
+
+    def on_key(self, event) -> None:  # type: ignore[no-untyped-def]
+        if event.key == "escape" and self._asking:
+            event.stop()
+            self._close_input()
+
+    # --- checkpoints --------------------------------------------------------------------
+
+    def _checkpoint_rows(self) -> list[int]:
+        return [i for i, row in enumerate(self.rows) if row.first.type in CHECKPOINT_EVENT_TYPES]
+
+    def action_previous_checkpoint(self) -> None:
+        before = [i for i in self._checkpoint_rows() if i < self.events_list.cursor]
+        if before:
+            self.events_list.set_cursor(before[-1])
+
+    def action_next_checkpoint(self) -> None:
+        after = [i for i in self._checkpoint_rows() if i > self.events_list.cursor]
+        if after:
+            self.events_list.set_cursor(after[0])
+
+    @work(group="checkpoint")
+    async def action_checkpoint(self) -> None:
+        """Open the checkpoint of the step under the cursor."""
+        row = self.current_row
+        if row is None:
+            return
+        run = next((r for r in self.runs if r.run_id == row.run_id), None)
+        carriers = [
+            m
+            for m in (run.events if run else [])
+            if m.type in CHECKPOINT_EVENT_TYPES and m.stepNumber == row.step
+        ]
+        if row.first.type == "startRun":
+            carriers = [row.first, *carriers]
+        checkpoint = None
+        for meta in carriers:
+            event = self.events.get(meta.key) or await self.app.guarded(
+                self.app.catalog.storage.read_event(meta.key)
+            )
+            if event is not None and not isinstance(event, Unreadable):
+                self.events[meta.key] = event
+                checkpoint = event_checkpoint(event)
+                if checkpoint is not None:
+                    break
+        if checkpoint is None:
+            self.notify(f"no checkpoint stored for step {row.step} yet", severity="warning")
+            return
+        try:
+            from .checkpoint import CheckpointScreen
+        except ImportError:
+            self.notify("the checkpoint view is not available", severity="error")
+            return
+        screen = CheckpointScreen(self.app.catalog, self.job_id, checkpoint.id)
+        self.app.push_screen(screen, self._back_from_checkpoint)
+
+    def _back_from_checkpoint(self, result: tuple[str, int] | None) -> None:
+        if result:
+            run_id, step = result
+            self.jump_to_step(step, run_id)
+            self.events_list.focus()
+
+    # --- copy, export, retry ------------------------------------------------------------
+
+    def _focused_on_runs(self) -> bool:
+        return self.focused is self.runs_list
+
+    def action_copy_id(self) -> None:
+        """Copy ``JOB/RUN#STEP`` (what ``perstack-tui open`` takes)."""
+        if self._focused_on_runs():
+            if self.run_choice == ALL_RUNS:
+                self.app.copy_text(self.job_id, "job id")
+            else:
+                self.app.copy_text(f"{self.job_id}/{self.run_choice}", "run id")
+            return
+        row = self.current_row
+        if row is None:
+            self.app.copy_text(self.job_id, "job id")
+            return
+        self.app.copy_text(f"{self.job_id}/{row.run_id}#{row.step}", "event id")
+
+    def action_copy_json(self) -> None:
+        from ...models import mask_secrets
+
+        row = self.current_row
+        body = self.events.get(row.key) if row else None
+        if body is None:
+            self.notify("nothing read to copy yet", severity="warning")
+        elif isinstance(body, Unreadable):
+            self.app.copy_text(body.preview or body.reason, "unreadable file")
+        else:
+            self.app.copy_json(mask_secrets(body.to_json_dict()), f"{body.type} JSON")
+
+    def action_export(self) -> None:
+        """Export the selected event (or run, when the runs pane has focus, or the job)."""
+        if self._focused_on_runs():
+            if self.run_choice == ALL_RUNS:
+                self.app.export(self.job_id)
+            else:
+                run = next(r for r in self.runs if r.run_id == self.run_choice)
+                self.app.export(self.job_id, [m.key for m in run.events])
+            return
+        row = self.current_row
+        if row is not None:
+            self.app.export(self.job_id, [m.key for m in row.metas])
+
+    def action_retry(self) -> None:
+        self.app.storage_state = "ok"
+        self.load()
+
+
+def _meta_of(event: RunEvent | Unreadable) -> EventMeta | None:
+    if isinstance(event, Unreadable):
+        parsed = keys.parse_key(event.key)
+        if parsed.event is None:
+            return None
+        return EventMeta(
+            timestamp=parsed.event.timestamp,
+            stepNumber=parsed.event.step_number,
+            type=parsed.event.type,
+            key=event.key,
+        )
+    return EventMeta(
+        timestamp=event.timestamp,
+        stepNumber=event.stepNumber,
+        type=event.type,
+        key=keys.event_key(event.jobId, event.runId, event.timestamp, event.stepNumber, event.type),
+    )
+
+
+def _note_delegation(run: RunSummary, event: RunEvent) -> None:
+    checkpoint = event_checkpoint(event)
+    if checkpoint is not None and checkpoint.delegatedBy and not run.delegated_by_run:
+        run.delegated_by_run = checkpoint.delegatedBy.runId
+        run.delegated_by_tool_call = checkpoint.delegatedBy.toolCallId
+
+
+def _run_status(last_type: str) -> str:
+    return _RUN_END_STATUS.get(last_type, "running")
+
+
+def _category(event_type: str, body: RunEvent | Unreadable | None) -> str:
+    if body is None:
+        return type_category(event_type)
+    return event_category(body)

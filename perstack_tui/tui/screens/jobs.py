@@ -1,0 +1,387 @@
+"""The jobs list: every job, newest first, filled in lazily so 10,000 jobs open at once.
+
+Ids come from one listing and show immediately; summaries (job.json, or derived from
+events) are fetched for the rows on screen first, then for the rest in the background,
+and the list re-sorts as they arrive while the cursor stays on the same job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import Screen
+from textual.widgets import Footer, Input, Static
+
+from ...catalog import JobSummary
+from ...describe import format_duration, format_relative, format_timestamp, format_tokens
+from ...follow import JobsWatcher
+from ..widgets.header import StorageHeader
+from ..widgets.virtual_list import VirtualList
+
+# status -> (mark, style, label)
+STATUS_MARKS: dict[str, tuple[str, str, str]] = {
+    "running": ("●", "bold green", "running"),
+    "completed": ("✔", "green", "completed"),
+    "stoppedByMaxSteps": ("⏹", "yellow", "max steps"),
+    "stoppedByInteractiveTool": ("⏸", "cyan", "interactive"),
+    "stoppedByError": ("✖", "bold red", "error"),
+    "stoppedByDelegate": ("↪", "magenta", "delegated"),
+    "unreadable": ("?", "red", "unreadable"),
+    "unknown": ("·", "dim", "empty"),
+}
+LOADING_MARK = ("…", "dim", "loading")
+
+#: sort keys the `s` key cycles through: (name, key function, newest/largest first)
+SORTS = ("started", "expert", "status", "steps", "tokens", "id")
+_BATCH = 32
+
+
+def status_mark(status: str | None) -> tuple[str, str, str]:
+    if status is None:
+        return LOADING_MARK
+    return STATUS_MARKS.get(status, ("•", "", status))
+
+
+@dataclass
+class JobsColumns:
+    """Column widths of the jobs list for a given total width (narrow terminals drop some)."""
+
+    width: int
+
+    @property
+    def wide(self) -> bool:
+        return self.width >= 110
+
+
+class JobsScreen(Screen[None]):
+    """Every job in the storage; enter opens one."""
+
+    BINDINGS = [
+        Binding("enter", "open_job", "open", show=True, priority=False),
+        Binding("slash", "filter", "filter"),
+        Binding("s", "sort", "sort"),
+        Binding("S", "reverse", "reverse"),
+        Binding("y", "copy", "copy id"),
+        Binding("e", "export", "export job"),
+        Binding("R,ctrl+r", "retry", "retry/refresh"),
+        Binding("escape", "clear_filter", "clear filter", show=False),
+    ]
+
+    DEFAULT_CSS = """
+    JobsScreen #jobs-heading { height: 1; padding: 0 1; background: $boost; color: $text-muted; }
+    JobsScreen #jobs { height: 1fr; }
+    JobsScreen #jobs-filter { dock: bottom; display: none; }
+    JobsScreen.filtering #jobs-filter { display: block; }
+    JobsScreen #jobs-status { dock: bottom; height: 1; padding: 0 1; color: $text-muted; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.job_ids: list[str] = []
+        self.order: list[str] = []  # filtered and sorted: what the rows show
+        self.sort_name = "started"
+        self.sort_reverse = False
+        self.filter_text = ""
+        self._pending: set[str] = set()
+        self._dirty = False
+        self._wanted = asyncio.Event()
+        self._ids_listed = asyncio.Event()
+
+    # --- layout -------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield StorageHeader("jobs")
+        with Vertical():
+            yield Static(id="jobs-heading")
+            yield VirtualList(self.render_row, id="jobs", empty_text="loading jobs…")
+        yield Input(
+            placeholder="filter: id, expert or status (enter keeps, esc clears)", id="jobs-filter"
+        )
+        yield Static(id="jobs-status")
+        yield Footer()
+
+    @property
+    def list(self) -> VirtualList:
+        return self.query_one("#jobs", VirtualList)
+
+    def on_mount(self) -> None:
+        self.list.focus()
+        self._update_heading()
+        self.load_ids()
+        self.fill_summaries()
+        self.set_interval(0.4, self._resort_if_dirty)
+        self.watch_new_jobs()
+        self.set_interval(3.0, self._refresh_running)
+
+    # --- loading ------------------------------------------------------------------------
+
+    @work(exclusive=True, group="job-ids")
+    async def load_ids(self) -> None:
+        """List job ids (one listing); details are fetched by :meth:`fill_summaries`."""
+        self.list.set_empty_text("loading jobs…")
+        ids = await self.app.guarded(self.app.catalog.job_ids())
+        if ids is None:
+            self.list.set_empty_text(
+                f"cannot list jobs: {self.app.storage_problem}  — press R to retry"
+            )
+            return
+        self.add_job_ids(ids)
+        self._ids_listed.set()
+        if not ids:
+            self.list.set_empty_text(f"no jobs in {self.app.storage_location}")
+
+    def add_job_ids(self, ids: list[str]) -> None:
+        """Add jobs (new ones go through the same lazy fill as the first listing)."""
+        known = set(self.job_ids)
+        new = [j for j in ids if j not in known]
+        if not new:
+            return
+        self.job_ids.extend(new)
+        self._pending.update(new)
+        self._apply_order()
+        self._wanted.set()
+
+    @work(group="job-summaries")
+    async def fill_summaries(self) -> None:
+        """Fetch summaries forever: visible rows first, then the rest, in small batches."""
+        catalog = self.app.catalog
+        while True:
+            await self._wanted.wait()
+            first, last = self.list.visible_range
+            visible = [j for j in self.order[first:last] if j in self._pending]
+            rest = [j for j in self.order if j in self._pending and j not in visible]
+            batch = (visible + rest)[:_BATCH]
+            if not batch:
+                self._wanted.clear()
+                continue
+            summaries = await self.app.guarded(catalog.jobs(batch))
+            if summaries is None:
+                self._wanted.clear()  # storage failed: wait for a retry
+                continue
+            self._pending.difference_update(batch)
+            self._dirty = True
+            self.list.refresh()
+            self._update_status()
+
+    def _resort_if_dirty(self) -> None:
+        if self._dirty:
+            self._dirty = False
+            self._apply_order()
+
+    @work(group="new-jobs")
+    async def watch_new_jobs(self) -> None:
+        """New jobs appear (at the top, once their summary says they are newest)."""
+        await self._ids_listed.wait()
+        watcher = JobsWatcher(self.app.catalog.storage, known=self.job_ids)
+        async for new_ids in watcher.new_job_ids():
+            self.add_job_ids(new_ids)
+
+    async def _refresh_running(self) -> None:
+        """Running jobs on screen update their status, steps and tokens."""
+        first, last = self.list.visible_range
+        catalog = self.app.catalog
+        running = [
+            j
+            for j in self.order[first:last]
+            if (s := catalog.cached_job(j)) is not None and s.status == "running"
+        ]
+        if running:
+            self.refresh_jobs(running)
+
+    @work(group="refresh-running")
+    async def refresh_jobs(self, job_ids: list[str]) -> None:
+        catalog = self.app.catalog
+        for job_id in job_ids:
+            if await self.app.guarded(catalog.job(job_id, refresh=True), quiet=True):
+                self._dirty = True
+        self.list.refresh()
+
+    # --- order and filter ---------------------------------------------------------------
+
+    def summary(self, job_id: str) -> JobSummary | None:
+        return self.app.catalog.cached_job(job_id)
+
+    def _matches(self, job_id: str) -> bool:
+        if not self.filter_text:
+            return True
+        needle = self.filter_text.lower()
+        summary = self.summary(job_id)
+        haystack = [job_id]
+        if summary is not None:
+            haystack += [summary.expert, summary.status, status_mark(summary.status)[2]]
+        return any(needle in value.lower() for value in haystack)
+
+    def _sort_key(self, job_id: str) -> tuple:
+        summary = self.summary(job_id)
+        if summary is None:  # not loaded yet: after every loaded job
+            return (1, job_id)
+        value: object
+        if self.sort_name == "started":
+            value = -(summary.started_at or 0)
+        elif self.sort_name == "expert":
+            value = summary.expert.lower()
+        elif self.sort_name == "status":
+            value = summary.status
+        elif self.sort_name == "steps":
+            value = -summary.steps
+        elif self.sort_name == "tokens":
+            value = -summary.usage.totalTokens
+        else:
+            value = job_id
+        return (0, value, job_id)
+
+    def _apply_order(self) -> None:
+        current = self.current_job_id
+        order = sorted((j for j in self.job_ids if self._matches(j)), key=self._sort_key)
+        if self.sort_reverse:
+            loaded = [j for j in order if self.summary(j) is not None]
+            order = loaded[::-1] + order[len(loaded) :]
+        self.order = order
+        cursor = order.index(current) if current in order else 0
+        self.list.set_row_count(len(order), cursor=cursor)
+        if not order and self.job_ids:
+            self.list.set_empty_text(f"no job matches {self.filter_text!r}  (esc clears)")
+        self._update_heading()
+        self._update_status()
+
+    @property
+    def current_job_id(self) -> str | None:
+        if not self.order or not self.list.row_count:
+            return None
+        return self.order[min(self.list.cursor, len(self.order) - 1)]
+
+    def select_job(self, job_id: str) -> bool:
+        """Put the cursor on ``job_id`` (used by the palette); false if it is not listed."""
+        if job_id not in self.order:
+            self.filter_text = ""
+            self._apply_order()
+        if job_id not in self.order:
+            return False
+        self.list.set_cursor(self.order.index(job_id))
+        return True
+
+    # --- rows ---------------------------------------------------------------------------
+
+    def render_row(self, index: int, width: int) -> Text:
+        job_id = self.order[index]
+        summary = self.summary(job_id)
+        columns = JobsColumns(width)
+        mark, style, label = status_mark(summary.status if summary else None)
+        row = Text(no_wrap=True)
+        row.append(f" {mark} ", style)
+        row.append(f"{label:<12}", style)
+        row.append(f"{job_id[:10]:<11}", "bold")
+        if summary is None:
+            row.append("…", "dim")
+            return row
+        row.append(f"{summary.expert[:24]:<25}", "cyan")
+        now_ms = int(self.app.now() * 1000)
+        row.append(f"{format_relative(summary.started_at, now_ms):>9} ", "")
+        if columns.wide:
+            row.append(f"{format_timestamp(summary.started_at)[:16]:<17}", "dim")
+        duration = summary.duration_ms
+        if duration is None and summary.status == "running" and summary.started_at:
+            duration = now_ms - summary.started_at
+        row.append(f"{format_duration(duration):>9} ", "")
+        row.append(f"{summary.steps:>5} ", "")
+        row.append(f"{format_tokens(summary.usage.totalTokens):>7} ", "")
+        if summary.problem:
+            row.append(f" {summary.problem}", "red")
+        return row
+
+    def _update_heading(self) -> None:
+        arrow = "↑" if self.sort_reverse else "↓"
+        wide = JobsColumns(self.size.width or 120).wide
+        heading = (
+            f"   {'status':<12}{'job':<11}{'expert':<25}{'started':>9} "
+            + (f"{'(UTC)':<17}" if wide else "")
+            + f"{'duration':>9} {'steps':>5} {'tokens':>7}"
+        )
+        self.query_one("#jobs-heading", Static).update(
+            Text(heading) + Text(f"   sort: {self.sort_name} {arrow}", "italic")
+        )
+
+    def _update_status(self) -> None:
+        total, shown = len(self.job_ids), len(self.order)
+        text = f"{shown} of {total} jobs" if self.filter_text else f"{total} jobs"
+        if self._pending:
+            text += f" · loading details ({total - len(self._pending)}/{total})"
+        if self.filter_text:
+            text += f" · filter: {self.filter_text!r}"
+        self.query_one("#jobs-status", Static).update(text)
+
+    def on_resize(self) -> None:
+        self._update_heading()
+
+    # --- events and actions -------------------------------------------------------------
+
+    @on(VirtualList.Scrolled, "#jobs")
+    def _visible_changed(self) -> None:
+        self._wanted.set()
+
+    @on(VirtualList.Selected, "#jobs")
+    def _job_selected(self) -> None:
+        self.action_open_job()
+
+    def action_open_job(self) -> None:
+        job_id = self.current_job_id
+        if job_id is not None:
+            self.app.open_job(job_id)
+
+    def action_filter(self) -> None:
+        self.add_class("filtering")
+        field = self.query_one("#jobs-filter", Input)
+        field.value = self.filter_text
+        field.focus()
+
+    @on(Input.Changed, "#jobs-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value.strip()
+        self._apply_order()
+
+    @on(Input.Submitted, "#jobs-filter")
+    def _filter_submitted(self) -> None:
+        if not self.filter_text:
+            self.remove_class("filtering")
+        self.list.focus()
+
+    def action_clear_filter(self) -> None:
+        self.remove_class("filtering")
+        if self.filter_text:
+            self.filter_text = ""
+            self._apply_order()
+        self.list.focus()
+
+    def action_sort(self) -> None:
+        self.sort_name = SORTS[(SORTS.index(self.sort_name) + 1) % len(SORTS)]
+        self._apply_order()
+        self.notify(f"sorted by {self.sort_name}", timeout=2)
+
+    def action_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self._apply_order()
+
+    def action_copy(self) -> None:
+        job_id = self.current_job_id
+        if job_id is not None:
+            self.app.copy_text(job_id, "job id")
+
+    def action_export(self) -> None:
+        job_id = self.current_job_id
+        if job_id is not None:
+            self.app.export(job_id)
+
+    def action_retry(self) -> None:
+        """Retry after an error, or refresh: list again and re-read what is not finished."""
+        self.app.storage_state = "ok"
+        self._pending.update(
+            j for j in self.job_ids if (s := self.summary(j)) is None or s.status == "running"
+        )
+        self.load_ids()
+        self._wanted.set()
