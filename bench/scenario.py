@@ -353,6 +353,41 @@ async def checkpoint_engine(p: Params) -> dict[str, Any]:
     return {"seconds": seconds, "messages": len(checkpoint.messages)}
 
 
+@scenario("checkpoint-app")
+async def checkpoint_app(p: Params) -> dict[str, Any]:
+    """The TUI's checkpoint screen on the big checkpoint: time to its first view, and the
+    longest the event loop stalled meanwhile (the app's responsiveness)."""
+    from perstack_tui.tui.app import PerstackApp
+    from perstack_tui.tui.screens.checkpoint import CheckpointScreen
+
+    storage = open_storage(p["storage"])
+    checkpoint_id = _biggest_checkpoint(p["storage"]["path"], p["job"])
+    app = PerstackApp(storage)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        stalls: list[float] = []
+        stop = asyncio.Event()
+
+        async def watch_loop() -> None:
+            while not stop.is_set():
+                tick = time.perf_counter()
+                await asyncio.sleep(0.005)
+                stalls.append(time.perf_counter() - tick - 0.005)
+
+        watcher = asyncio.create_task(watch_loop())
+        screen = CheckpointScreen(app.catalog, p["job"], checkpoint_id)
+        started = time.perf_counter()
+        await app.push_screen(screen)
+        ok = await _wait(
+            lambda: screen.checkpoint is not None and not screen.is_loading, pilot, 60.0
+        )
+        await pilot.pause()  # the first render of what was loaded
+        seconds = time.perf_counter() - started
+        stop.set()
+        await watcher
+    return {"seconds": seconds, "ok": ok, "max_stall_s": max(stalls, default=0.0)}
+
+
 @scenario("checkpoint-floor")
 async def checkpoint_floor(p: Params) -> dict[str, Any]:
     """Raw read of the same bytes plus json.loads."""

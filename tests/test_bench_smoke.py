@@ -12,7 +12,7 @@ def test_bench_harness_measures_each_figure_against_its_floor(tmp_path: Path) ->
     rows_seen: list[str] = []
     report = run_all(
         settings,
-        ["jobs-list", "open-run", "checkpoint", "tail"],
+        ["jobs-list", "open-run", "checkpoint"],
         update_benchmarks=False,
         out_dir=tmp_path,
         log=rows_seen.append,
