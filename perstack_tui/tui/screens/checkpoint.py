@@ -139,15 +139,15 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
     """
 
     BINDINGS = [
-        Binding("escape", "back", "Back"),
-        Binding("left_square_bracket", "previous", "Prev"),
-        Binding("right_square_bracket", "next", "Next"),
-        Binding("d", "diff", "Diff"),
-        Binding("l", "list", "List"),
-        Binding("r", "raw", "Raw"),
-        Binding("e", "events", "Events of step"),
-        Binding("enter", "events", "Events of step", show=False),
-        Binding("m", "more_messages", "More messages", show=False),
+        Binding("escape", "back", "back"),
+        Binding("left_square_bracket", "previous", "prev"),
+        Binding("right_square_bracket", "next", "next"),
+        Binding("d", "diff", "diff"),
+        Binding("l", "list", "list"),
+        Binding("r", "raw", "raw"),
+        Binding("e", "events", "events of step"),
+        Binding("enter", "events", "events of step", show=False),
+        Binding("m", "more_messages", "more messages", show=False),
     ]
 
     def __init__(

@@ -476,10 +476,10 @@ class EventDetail(Vertical):
     """
 
     BINDINGS = [
-        Binding("r", "toggle_raw", "Raw/readable"),
-        Binding("o", "open", "Open whole"),
-        Binding("O", "open_in_editor", "Open in $EDITOR", show=False),
-        Binding("m", "more_messages", "More messages", show=False),
+        Binding("r", "toggle_raw", "raw/readable"),
+        Binding("o", "open", "open"),
+        Binding("O", "open_in_editor", "open in $EDITOR", show=False),
+        Binding("m", "more_messages", "more messages", show=False),
     ]
 
     def __init__(self, **kwargs: Any) -> None:

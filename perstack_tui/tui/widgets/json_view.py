@@ -308,11 +308,11 @@ class JsonView(Vertical):
     """
 
     BINDINGS = [
-        Binding("slash", "search", "Search"),
-        Binding("n", "next_match", "Next match"),
-        Binding("N", "previous_match", "Previous match"),
-        Binding("o", "open", "Open value"),
-        Binding("O", "open_in_editor", "Open in $EDITOR", show=False),
+        Binding("slash", "search", "search"),
+        Binding("n", "next_match", "next match", show=False),
+        Binding("N", "previous_match", "previous match", show=False),
+        Binding("o", "open", "open"),
+        Binding("O", "open_in_editor", "open in $EDITOR", show=False),
     ]
 
     def __init__(self, **kwargs: Any) -> None:
