@@ -8,6 +8,7 @@ import io
 import json
 import signal
 import sys
+import time
 from pathlib import Path
 
 from perstack_tui.cli.log import add_arguments, log_command
@@ -128,3 +129,37 @@ async def test_ctrl_c_stops_follow_quietly_with_exit_130(tmp_path: Path) -> None
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+async def test_follow_on_s3_survives_a_server_restart(s3_server, s3_storage, capsys) -> None:
+    writer_storage = same_bucket(s3_storage)
+    writer = Writer(writer_storage)
+    await writer.add("run-coordinator", 1, "startRun")
+    out = io.StringIO()
+    args = follow_args("--jsonl", "--interval", "0.1")
+    command = asyncio.create_task(log_command(s3_storage, args, build_filter(), out))
+
+    async def printed(count: int) -> None:
+        while len(out.getvalue().splitlines()) < count:
+            await asyncio.sleep(0.02)
+
+    try:
+        await asyncio.wait_for(printed(1), DEADLINE)
+        await writer.add("run-coordinator", 1, "callTools")
+        await asyncio.wait_for(printed(2), DEADLINE)
+        await asyncio.to_thread(s3_server.stop)
+        try:
+            deadline = time.monotonic() + 30
+            while "storage unreachable" not in capsys.readouterr().err:
+                assert not command.done() and time.monotonic() < deadline
+                await asyncio.sleep(0.05)
+        finally:
+            await asyncio.to_thread(s3_server.start)
+        await writer.add("run-coordinator", 1, "resolveToolResults")
+        await writer.add("run-coordinator", 2, "completeRun")
+        code = await asyncio.wait_for(command, 30)
+    finally:
+        command.cancel()
+        await writer_storage.close()
+    assert code == 0
+    assert [json.loads(line)["id"] for line in out.getvalue().splitlines()] == writer.written
