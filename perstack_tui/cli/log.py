@@ -12,6 +12,7 @@ import asyncio
 import json
 import sys
 from collections.abc import Callable, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -498,23 +499,26 @@ async def follow_events(
 
     follower = JobFollower(storage, job_id, interval=interval, seen_keys=seen_keys)
     announced_state = "live"
-    async for update in follower.updates():
-        if update.state == "reconnecting" != announced_state:
-            print(f"perstack-tui: storage unreachable, retrying: {update.error}", file=sys.stderr)
-        elif announced_state == "reconnecting" != update.state:
-            print("perstack-tui: reconnected", file=sys.stderr)
-        announced_state = update.state
-        for key, event in zip(update.event_keys, update.new_events, strict=True):
-            name = keys.parse_key(key)
-            if name.event is None or (run_id is not None and name.run_id != run_id):
-                continue
-            meta = EventMeta(
-                timestamp=name.event.timestamp,
-                stepNumber=name.event.step_number,
-                type=name.event.type,
-                key=key,
-            )
-            if event_filter.matches_name(meta) and event_filter.matches_event(event):
-                emit(event)
-        if update.state == "idle":  # the job has ended
-            return
+    async with aclosing(follower.updates()) as updates:  # stop the watch when the job ends
+        async for update in updates:
+            if update.state == "reconnecting" != announced_state:
+                print(
+                    f"perstack-tui: storage unreachable, retrying: {update.error}", file=sys.stderr
+                )
+            elif announced_state == "reconnecting" != update.state:
+                print("perstack-tui: reconnected", file=sys.stderr)
+            announced_state = update.state
+            for key, event in zip(update.event_keys, update.new_events, strict=True):
+                name = keys.parse_key(key)
+                if name.event is None or (run_id is not None and name.run_id != run_id):
+                    continue
+                meta = EventMeta(
+                    timestamp=name.event.timestamp,
+                    stepNumber=name.event.step_number,
+                    type=name.event.type,
+                    key=key,
+                )
+                if event_filter.matches_name(meta) and event_filter.matches_event(event):
+                    emit(event)
+            if update.state == "idle":  # the job has ended
+                return
