@@ -33,11 +33,12 @@ from ...catalog import Catalog
 from ...describe import event_checkpoint
 from ...diff import diff_checkpoints, diff_lines
 from ...models import Checkpoint, Unreadable, parse_event, parse_model
-from ...storage.base import NotFoundError, StorageError
+from ...storage.base import StorageError
 from ..widgets.event_view import (
     MAX_MESSAGES,
     raw_json,
     render_checkpoint,
+    render_failure,
     render_messages,
     render_unreadable,
 )
@@ -103,12 +104,22 @@ class _Rendered:
 
 
 def _render(checkpoint: Checkpoint | Unreadable, limit: int) -> _Rendered:
-    if isinstance(checkpoint, Unreadable):
-        return _Rendered(render_unreadable(checkpoint), raw_json(checkpoint))
-    return _Rendered(render_checkpoint(checkpoint, limit=limit), raw_json(checkpoint))
+    try:
+        if isinstance(checkpoint, Unreadable):
+            return _Rendered(render_unreadable(checkpoint), raw_json(checkpoint))
+        return _Rendered(render_checkpoint(checkpoint, limit=limit), raw_json(checkpoint))
+    except Exception as error:  # a shape nobody foresaw must not take the app down
+        return _Rendered(render_failure(error), {"error": repr(error)})
 
 
 def _render_diff(previous: Checkpoint | Unreadable | None, current: Checkpoint) -> list[Text]:
+    try:
+        return _diff_blocks(previous, current)
+    except Exception as error:  # a shape nobody foresaw must not take the app down
+        return render_failure(error)
+
+
+def _diff_blocks(previous: Checkpoint | Unreadable | None, current: Checkpoint) -> list[Text]:
     if isinstance(previous, Unreadable):
         return [
             Text("The previous checkpoint is unreadable:", "bold red"),
@@ -131,7 +142,10 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
 
     DEFAULT_CSS = """
     CheckpointScreen > #cp-title { height: 1; background: $panel; padding: 0 1; }
-    CheckpointScreen > #cp-loading { height: 1; display: none; }
+    CheckpointScreen { layers: base loading; }
+    CheckpointScreen > #cp-loading {
+        layer: loading; position: absolute; offset: 0 1; width: 100%; height: 1; display: none;
+    }
     CheckpointScreen.-loading > #cp-loading { display: block; }
     CheckpointScreen > ContentSwitcher { height: 1fr; }
     CheckpointScreen #cp-readable, CheckpointScreen #cp-diff { padding: 0 1; }
@@ -199,7 +213,12 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
     async def _start(self) -> None:
         refs = self.given_refs
         if refs is None:
-            refs = await self.catalog.checkpoint_refs(self.job_id)
+            try:
+                refs = await self.catalog.checkpoint_refs(self.job_id)
+            except StorageError as error:
+                self._set_loading(False)
+                self._show_blocks([Text(f"Cannot list the checkpoints: {error}", "bold red")])
+                return
         self._merge([_entry_from_ref(ref) for ref in refs])
         self.current = await self._resolve_target()
         if self.current is not None:
@@ -234,7 +253,7 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
         key = keys.checkpoint_key(self.job_id, checkpoint_id)
         try:
             checkpoint = await self._read(key)
-        except NotFoundError:
+        except StorageError:  # not a file (only an event carries it), or unreachable
             checkpoint = None
         if isinstance(checkpoint, Checkpoint):
             return self._entry_for_checkpoint(checkpoint) or self._file_entry(checkpoint)
@@ -304,6 +323,8 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
                 checkpoint = await asyncio.to_thread(_checkpoint_from_bytes, raw, key)
                 if isinstance(checkpoint, Checkpoint):
                     self._merge([self._file_entry(checkpoint)])
+        except StorageError as error:
+            self.notify(f"Cannot list the checkpoint files: {error}", severity="warning")
         finally:
             self.scanning = False
             self._update_title()

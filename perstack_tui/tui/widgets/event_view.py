@@ -457,7 +457,19 @@ class _Prepared:
 
 def _prepare(event: RunEvent | Unreadable, run_events: list[Any] | None, limit: int) -> _Prepared:
     title = event.type if isinstance(event, Unreadable) else f"{event.type} step {event.stepNumber}"
-    return _Prepared(render_event(event, run_events, limit=limit), raw_json(event), title)
+    try:
+        return _Prepared(render_event(event, run_events, limit=limit), raw_json(event), title)
+    except Exception as error:  # a shape nobody foresaw must not take the app down
+        return _Prepared(render_failure(error), {"error": repr(error)}, title)
+
+
+def render_failure(error: Exception) -> list[Text]:
+    """What the views show when formatting a record failed (instead of crashing the app)."""
+    return [
+        Text(" CANNOT DISPLAY ", "bold white on red"),
+        _field("Reason", f"{type(error).__name__}: {error}", "red"),
+        Text("The raw view (r) may still show it.", "dim"),
+    ]
 
 
 # --- the widget -------------------------------------------------------------------------
@@ -467,8 +479,10 @@ class EventDetail(Vertical):
     """An event's readable view and raw JSON tree (``r`` toggles), formatted off the UI loop."""
 
     DEFAULT_CSS = """
-    EventDetail { height: 1fr; }
-    EventDetail > #detail-loading { height: 1; display: none; }
+    EventDetail { height: 1fr; layers: base loading; }
+    EventDetail > #detail-loading {
+        layer: loading; position: absolute; offset: 0 0; width: 100%; height: 1; display: none;
+    }
     EventDetail.-loading > #detail-loading { display: block; }
     EventDetail > ContentSwitcher { height: 1fr; }
     EventDetail #detail-readable { height: 1fr; padding: 0 1; }
@@ -528,9 +542,8 @@ class EventDetail(Vertical):
             self.readable_text.update(Text("No event selected", "dim"))
             self.json_view.load(None, "no event")
             return
+        # the previous event stays up under the loading bar: no flicker while walking events
         self._set_loading(True)
-        self.readable_text.update(Text("Loading…", "dim"))
-        self.json_view.load(None, "loading…")
         self._load(event, run_events, self.message_limit)
 
     def on_mount(self) -> None:
