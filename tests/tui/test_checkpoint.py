@@ -208,3 +208,24 @@ async def test_a_ten_megabyte_checkpoint_file_opens_without_freezing(real_dir: P
         assert "9,940 earlier messages (press m to show more)" in readable(screen)
         await wait_for(pilot, lambda: not screen.scanning, "the file scan")
         assert [e.step for e in screen.entries] == [1, 2, 3, 4]
+
+
+async def test_unreadable_checkpoint_file_is_listed_last_and_shows_key_and_reason(
+    real_dir: Path,
+):
+    broken = real_dir / "jobs" / COORDINATOR_JOB / "checkpoints" / "broken.json"
+    broken.write_text('{"id": "broken", "stepNumber": ')
+    storage = FileSystemStorage(real_dir)
+    async with app_for(storage, "broken").run_test(size=(120, 36)) as pilot:
+        screen = await settled(pilot)
+        text = readable(screen)
+        assert "UNREADABLE" in text
+        assert f"jobs/{COORDINATOR_JOB}/checkpoints/broken.json" in text
+        assert "not valid JSON" in text
+        assert [e.step for e in screen.entries] == [1, 2, 4, -1]
+        await pilot.press("l")
+        last = str(screen.query_one(OptionList).get_option_at_index(3).prompt)
+        assert last.startswith("step    ?  unreadable")
+        await pilot.press("escape", "e")  # its step is unknown: stays, with a notice
+        await pilot.pause()
+        assert pilot.app.results == []

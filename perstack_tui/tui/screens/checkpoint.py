@@ -45,6 +45,8 @@ from ..widgets.event_view import (
 from ..widgets.json_view import JsonView
 
 FILE_SOURCE = "checkpoint file"
+#: the step of a checkpoint file that cannot be read (listed last, marked unreadable)
+UNKNOWN_STEP = -1
 #: parsed checkpoints kept while browsing (they can be megabytes each)
 CACHE_SIZE = 8
 
@@ -62,12 +64,23 @@ class CheckpointEntry:
     checkpoint_id: str | None = None
 
     @property
+    def known_step(self) -> bool:
+        return self.step != UNKNOWN_STEP
+
+    @property
     def sort_key(self) -> tuple[int, int, str]:
-        return self.step, self.timestamp if self.timestamp is not None else 1 << 62, self.key
+        step = self.step if self.known_step else 1 << 62
+        return step, self.timestamp if self.timestamp is not None else 1 << 62, self.key
+
+    @property
+    def slot(self) -> tuple[int, str]:
+        """One entry per step and run; every unreadable file is its own."""
+        return (self.step, self.run_id) if self.known_step else (self.step, self.key)
 
     def label(self) -> Text:
-        line = Text(f"step {self.step:>4}  ", "bold")
-        line.append(f"{self.status or '?':<26}", "cyan" if self.status else "dim")
+        line = Text(f"step {self.step if self.known_step else '?':>4}  ", "bold")
+        style = "bold red" if self.status == "unreadable" else "cyan" if self.status else "dim"
+        line.append(f"{self.status or '?':<26}", style)
         line.append(f"{self.source:<22}", "dim")
         line.append(f"run {self.run_id}", "dim")
         return line
@@ -257,6 +270,8 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
             checkpoint = None
         if isinstance(checkpoint, Checkpoint):
             return self._entry_for_checkpoint(checkpoint) or self._file_entry(checkpoint)
+        if isinstance(checkpoint, Unreadable):
+            return self._file_entry(checkpoint, key)
         for entry in reversed(self.entries):  # carried by an event: read them, newest first
             try:
                 found = await self._read(entry.key)
@@ -266,7 +281,9 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
                 return entry
         return None
 
-    def _file_entry(self, checkpoint: Checkpoint) -> CheckpointEntry:
+    def _file_entry(self, checkpoint: Checkpoint | Unreadable, key: str = "") -> CheckpointEntry:
+        if isinstance(checkpoint, Unreadable):
+            return CheckpointEntry(UNKNOWN_STEP, "", key, FILE_SOURCE, status="unreadable")
         return CheckpointEntry(
             step=checkpoint.stepNumber,
             run_id=checkpoint.runId,
@@ -285,11 +302,9 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
 
     def _merge(self, found: list[CheckpointEntry]) -> None:
         """Add entries; one per (step, run): an event's wins over a file with the same facts."""
-        by_slot: dict[tuple[int, str], CheckpointEntry] = {
-            (e.step, e.run_id): e for e in self.entries
-        }
+        by_slot: dict[tuple[int, str], CheckpointEntry] = {e.slot: e for e in self.entries}
         for entry in found:
-            slot = (entry.step, entry.run_id)
+            slot = entry.slot
             known = by_slot.get(slot)
             if known is None:
                 by_slot[slot] = entry
@@ -321,8 +336,7 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
                 except StorageError:
                     continue
                 checkpoint = await asyncio.to_thread(_checkpoint_from_bytes, raw, key)
-                if isinstance(checkpoint, Checkpoint):
-                    self._merge([self._file_entry(checkpoint)])
+                self._merge([self._file_entry(checkpoint, key)])
         except StorageError as error:
             self.notify(f"Cannot list the checkpoint files: {error}", severity="warning")
         finally:
@@ -402,7 +416,7 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
         entry = self.current
         title = Text("Checkpoint ", "bold")
         if entry is not None:
-            title.append(f"step {entry.step}", "bold")
+            title.append(f"step {entry.step if entry.known_step else '?'}", "bold")
             checkpoint = self.checkpoint
             if isinstance(checkpoint, Checkpoint):
                 title.append(f"  {checkpoint.status}", "cyan")
@@ -489,6 +503,9 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
         """Back to the events of this checkpoint's step (the run that stores it)."""
         entry = self.current
         if entry is None:
+            return
+        if not entry.known_step:
+            self.notify("This checkpoint is unreadable: its step is unknown", severity="warning")
             return
         self.dismiss((entry.run_id, entry.step))
 
