@@ -249,6 +249,8 @@ class JobScreen(Screen[None]):
     async def load(self) -> None:
         """List the job's runs and events, then follow it for new ones."""
         runs = await self.app.guarded(self.app.catalog.runs(self.job_id))
+        if not self.query("#runs"):  # closed (or the app quit) while listing
+            return
         if runs is None:
             problem = f"cannot read job: {self.app.storage_problem}  — press R to retry"
             self.events_list.set_empty_text(problem)

@@ -1,0 +1,92 @@
+"""Live behaviour: new events, runs and jobs appear while the app is open."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from perstack_tui.storage.filesystem import FileSystemStorage
+from perstack_tui.tui.app import Target
+from perstack_tui.tui.screens.job import JobScreen
+from perstack_tui.tui.screens.jobs import JobsScreen
+from tests.conftest import CLI_RUN, COORDINATOR_JOB
+
+from .helpers import wait_for
+from .test_app import make_app
+
+LIVE_JOB = "livejob0000000000000000a1"
+SOURCE_RUN = CLI_RUN / "jobs" / COORDINATOR_JOB / "runs" / "r3k7c4urwywzgewayor7pkse"
+
+
+def event_like(kind: str, timestamp: int, step: int, job_id: str = LIVE_JOB) -> dict:
+    """A real event of type ``kind`` from the fixtures, moved to ``job_id`` at ``timestamp``."""
+    source = next(SOURCE_RUN.glob(f"event-*-{kind}.json"))
+    event = json.loads(source.read_text())
+    event.update(jobId=job_id, timestamp=timestamp, stepNumber=step, id=f"{kind}{timestamp}")
+    for field in ("checkpoint", "initialCheckpoint", "nextCheckpoint"):
+        if isinstance(event.get(field), dict):
+            event[field]["jobId"] = job_id
+    return event
+
+
+async def write(storage: FileSystemStorage, *events: dict) -> None:
+    for event in events:
+        await storage.store_event(event)
+
+
+async def test_following_pins_to_new_events_pauses_on_scroll_and_end_resumes(
+    real_dir: Path,
+) -> None:
+    storage = FileSystemStorage(real_dir)
+    t = 1795299400000
+    await write(storage, event_like("startRun", t, 1))
+    app = make_app(storage, target=Target(LIVE_JOB), follow=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
+        screen = app.screen
+        await write(
+            storage,
+            event_like("streamReasoning", t + 10, 1),
+            event_like("streamReasoning", t + 11, 1),
+            event_like("callTools", t + 20, 1),
+        )
+        await wait_for(lambda: len(screen.rows) == 3, pilot)  # the two deltas fold into one row
+        assert screen.rows[1].stream == "Reasoning" and len(screen.rows[1].metas) == 2
+        assert screen.events_list.cursor == 2  # pinned to the newest
+        await pilot.press("k")  # scrolling up pauses following
+        await write(
+            storage,
+            event_like("resolveToolResults", t + 30, 1),
+            event_like("continueToNextStep", t + 40, 1),
+        )
+        await wait_for(lambda: len(screen.rows) == 5, pilot)
+        assert screen.events_list.cursor == 1
+        pane = screen.query_one("#events-pane")
+        assert str(pane.border_subtitle).startswith("+2 new")
+        await pilot.press("end")
+        assert screen.events_list.cursor == 4
+        assert str(pane.border_subtitle).startswith("following")
+        # the job's status follows the events: continueToNextStep leaves it running
+        await wait_for(lambda: "running" in str(screen.query_one("StorageHeader").where), pilot)
+
+
+async def test_a_job_started_after_opening_appears_in_the_jobs_list(real_dir: Path) -> None:
+    storage = FileSystemStorage(real_dir)
+    app = make_app(storage)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: isinstance(app.screen, JobsScreen) and app.screen.order, pilot)
+        screen = app.screen
+        await wait_for(lambda: not screen._pending, pilot)
+        await write(storage, event_like("startRun", 1795299490000, 1))
+        await wait_for(lambda: screen.order and screen.order[0] == LIVE_JOB, pilot, timeout=8)
+        assert app.catalog.cached_job(LIVE_JOB).status == "running"
+
+
+async def test_follow_without_target_opens_the_newest_running_job(real_dir: Path) -> None:
+    storage = FileSystemStorage(real_dir)
+    await write(storage, event_like("startRun", 1795299000000, 1))  # older, but running
+    app = make_app(storage, follow=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
+        assert app.screen.job_id == LIVE_JOB
+        assert app.screen.following

@@ -1,0 +1,113 @@
+"""Pilot tests: detail views, checkpoints from the event list, narrow layout, 10k jobs."""
+
+from __future__ import annotations
+
+import json
+import time
+
+from perstack_tui.storage.memory import MemoryStorage
+from perstack_tui.tui.screens.checkpoint import CheckpointScreen
+from perstack_tui.tui.screens.jobs import JobsScreen
+
+from .helpers import wait_for
+from .test_app import COORDINATOR_RUN, make_app, open_coordinator_job
+
+
+async def test_enter_opens_the_readable_detail_and_r_switches_to_raw(real_storage) -> None:
+    app = make_app(real_storage)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_coordinator_job(app, pilot)
+        index = [r.first.type for r in screen.rows].index("resolveToolResults")
+        screen.events_list.set_cursor(index)
+        await pilot.press("enter")
+        detail = screen.detail
+        assert detail.mode == "readable"
+        await pilot.press("r")
+        assert detail.mode == "raw"
+        await pilot.press("r")
+        assert detail.mode == "readable"
+        await pilot.press("escape")
+        assert screen.events_list.has_focus
+
+
+async def test_c_opens_the_steps_checkpoint_and_e_returns_to_its_events(real_storage) -> None:
+    app = make_app(real_storage)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_coordinator_job(app, pilot)
+        await pilot.press("G")  # the helper's completeRun, step 4
+        screen.events_list.set_cursor(1)  # step 1 of the coordinator
+        await pilot.press("c")
+        await wait_for(lambda: isinstance(app.screen, CheckpointScreen), pilot)
+        checkpoint_screen = app.screen
+        await wait_for(lambda: checkpoint_screen.current is not None, pilot)
+        assert checkpoint_screen.current.step == 1
+        await pilot.press("e")
+        await wait_for(lambda: app.screen is screen, pilot)
+        assert screen.current_row.step == 1 and screen.current_row.run_id == COORDINATOR_RUN
+
+
+async def test_square_brackets_move_between_checkpoint_events(real_storage) -> None:
+    app = make_app(real_storage)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_coordinator_job(app, pilot)
+        await pilot.press("g", "right_square_bracket")
+        assert screen.current_row.first.type == "continueToNextStep"
+        await pilot.press("right_square_bracket")
+        assert screen.current_row.first.type == "completeRun"
+        await pilot.press("left_square_bracket")
+        assert screen.current_row.first.type == "continueToNextStep"
+
+
+async def test_at_80x24_the_panes_stack(real_storage) -> None:
+    app = make_app(real_storage)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await open_coordinator_job(app, pilot)
+        assert screen.has_class("narrow")
+        runs = screen.query_one("#runs-pane").region
+        events = screen.query_one("#events-pane").region
+        assert runs.bottom <= events.y and events.width == 80
+
+
+def many_jobs_storage(count: int) -> MemoryStorage:
+    """``count`` small jobs (one startRun event each), written straight into memory."""
+    storage = MemoryStorage()
+    for index in range(count):
+        job_id = f"job{index:06d}"
+        timestamp = 1795200000000 + index * 1000
+        event = {
+            "type": "completeRun",
+            "id": f"e{index}",
+            "expertKey": "bulk",
+            "timestamp": timestamp,
+            "jobId": job_id,
+            "runId": "run",
+            "stepNumber": 1,
+            "text": "done",
+            "checkpoint": {
+                "id": f"c{index}",
+                "jobId": job_id,
+                "runId": "run",
+                "status": "completed",
+                "stepNumber": 1,
+            },
+        }
+        key = f"jobs/{job_id}/runs/run/event-{timestamp}-1-completeRun.json"
+        storage.objects[key] = (json.dumps(event).encode(), 0.0)
+    return storage
+
+
+async def test_ten_thousand_jobs_show_at_once_and_fill_in_visible_rows_first() -> None:
+    storage = many_jobs_storage(10_000)
+    app = make_app(storage)
+    async with app.run_test(size=(120, 36)) as pilot:
+        started = time.monotonic()
+        await wait_for(lambda: isinstance(app.screen, JobsScreen) and app.screen.order, pilot)
+        screen = app.screen
+        first, last = screen.list.visible_range
+        await wait_for(
+            lambda: all(app.catalog.cached_job(j) for j in screen.order[first:last]), pilot
+        )
+        assert time.monotonic() - started < 1.0
+        assert len(screen.order) == 10_000
+        # details for the rest are still being fetched in the background
+        assert screen._pending
