@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .runner import FIGURES, Settings, run_all
+from .runner import FIGURES, Settings, prepare, run_all
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,12 +22,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--no-update", action="store_true", help="do not rewrite BENCHMARKS.md (report only)"
     )
+    parser.add_argument(
+        "--prepare", action="store_true", help="only generate and upload the data sets"
+    )
     parser.add_argument("--out", help="report directory (default bench/out)")
     args = parser.parse_args(argv)
     settings = Settings.quick() if args.quick else Settings.full()
     if args.repeat:
         settings.repeat = args.repeat
     settings.s3 = not args.no_s3
+    if args.prepare:
+        prepare(settings)
+        return 0
     report = run_all(
         settings,
         only=args.only or sorted(FIGURES),

@@ -10,6 +10,7 @@ uploaded from the filesystem copy with a thread pool of bare ``put_object`` call
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import shutil
@@ -117,6 +118,15 @@ def ensure_fs(dataset: DataSet, log: Callable[[str], None] = print) -> Path:
     marker = dataset.path.with_suffix(".done")
     if marker.exists():
         return dataset.path
+    dataset.path.parent.mkdir(parents=True, exist_ok=True)
+    with dataset.path.with_suffix(".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process may be generating the same set
+        if not marker.exists():
+            _generate(dataset, marker, log)
+    return dataset.path
+
+
+def _generate(dataset: DataSet, marker: Path, log: Callable[[str], None]) -> None:
     if dataset.path.exists():
         shutil.rmtree(dataset.path)  # a half-written earlier attempt
     started = time.perf_counter()
@@ -124,7 +134,6 @@ def ensure_fs(dataset: DataSet, log: Callable[[str], None] = print) -> Path:
     count = asyncio.run(write_plans(FileSystemStorage(dataset.path), dataset.plans()))
     marker.write_text(f"{count} files\n")
     log(f"  {count} files in {time.perf_counter() - started:.1f} s")
-    return dataset.path
 
 
 def files_of(base: Path) -> list[tuple[str, Path]]:

@@ -456,6 +456,19 @@ FIGURES: dict[str, Callable[[Context], None]] = {
 }
 
 
+def prepare(settings: Settings, log: Callable[[str], None] = print) -> None:
+    """Generate (and upload to the local S3 server) every data set, measuring nothing."""
+    ctx = Context(settings, log)
+    sets = [DataSet("jobs", n) for n in settings.job_sizes]
+    sets += [DataSet("run", n) for n in sorted({settings.run_events, *settings.tail_sizes})]
+    try:
+        for dataset in sets:
+            list(ctx.specs(dataset))
+        ctx.fs_spec(DataSet("checkpoint", settings.checkpoint_mb))
+    finally:
+        ctx.stop()
+
+
 def run_all(
     settings: Settings,
     only: list[str],
