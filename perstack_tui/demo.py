@@ -10,9 +10,11 @@ Reusable pieces:
 
 - :class:`JobBuilder` builds one job event by event into :class:`DemoObject` s
   (key, bytes, write time); the scenario functions (:data:`SCENARIOS`) drive it.
-- :func:`build_demo` returns every demo job; :func:`write_demo` writes them.
-- :func:`write_objects` writes any list of objects; :class:`LiveWriter` writes jobs one
-  object at a time at a realistic pace, forever (the live tail's test feed).
+- :func:`build_job` builds one job of a scenario; :func:`build_demo` every demo job;
+  :func:`write_demo` writes them with the demo marker.
+- :func:`write_job` / :func:`write_objects` write built objects at once, :func:`iter_writes`
+  one at a time (yielding in between); :class:`LiveWriter` writes jobs one object at a time
+  at a realistic pace, forever (the live tail's feed).
 
 Deterministic: the same ``seed`` and ``anchor_ms`` give byte-identical output.
 """
@@ -26,7 +28,7 @@ import random
 import string
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -233,6 +235,26 @@ class JobBuilder:
     def message(self, kind: str, parts: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
         return {"type": kind, "contents": parts, "id": self.id(), **extra}
 
+    def tool_call(
+        self, name: str, args: Any, skill: str = "@perstack/base"
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A new tool call: as the event's ``toolCalls`` entry and as a message part."""
+        call_id = f"toolu_{self.id()}"
+        call = {"id": call_id, "skillName": skill, "toolName": name, "args": args}
+        part = {"type": "toolCallPart", "toolCallId": call_id, "toolName": name, "args": args}
+        return call, {**part, "id": self.id()}
+
+    def tool_result_part(self, result: dict[str, Any]) -> dict[str, Any]:
+        """The message part of a tool result (the tool message the model reads next)."""
+        return {
+            "type": "toolResultPart",
+            "toolCallId": result["id"],
+            "toolName": result["toolName"],
+            # the runtime copies the parts with new ids
+            "contents": [{**part, "id": self.id()} for part in result["result"]],
+            "id": self.id(),
+        }
+
     def checkpoint(self, run: RunState, status: str, **extra: Any) -> dict[str, Any]:
         """The run's checkpoint at the current step (messages: the full history so far)."""
         checkpoint: dict[str, Any] = {
@@ -372,19 +394,9 @@ class JobBuilder:
             parts.append({"type": "thinkingPart", "thinking": thinking, "id": self.id()})
         tool_calls = []
         for plan in calls:
-            call_id = f"toolu_{self.id()}"
-            tool_calls.append(
-                {"id": call_id, "skillName": plan.skill, "toolName": plan.name, "args": plan.args}
-            )
-            parts.append(
-                {
-                    "type": "toolCallPart",
-                    "toolCallId": call_id,
-                    "toolName": plan.name,
-                    "args": plan.args,
-                    "id": self.id(),
-                }
-            )
+            call, part = self.tool_call(plan.name, plan.args, plan.skill)
+            tool_calls.append(call)
+            parts.append(part)
         new_message = self.message("expertMessage", parts)
         usage = self._generation_usage(run, self.rng.randint(40, 400))
         self.emit(
@@ -406,17 +418,7 @@ class JobBuilder:
         ]
         self.emit(run, "resolveToolResults", toolResults=results)
         tool_message = self.message(
-            "toolMessage",
-            [
-                {
-                    "type": "toolResultPart",
-                    "toolCallId": result["id"],
-                    "toolName": result["toolName"],
-                    "contents": [self.text(plan.result), *plan.parts],
-                    "id": self.id(),
-                }
-                for result, plan in zip(results, calls, strict=True)
-            ],
+            "toolMessage", [self.tool_result_part(result) for result in results]
         )
         self.emit(run, "finishToolCall", newMessages=[tool_message])
         run.messages += [new_message, tool_message]
@@ -451,20 +453,7 @@ class JobBuilder:
 
     def complete(self, run: RunState, text: str, *, reasoning: str, race: bool = False) -> None:
         """attemptCompletion, streamed reasoning and result, completeRun."""
-        call_id = f"toolu_{self.id()}"
-        call = {
-            "id": call_id,
-            "skillName": "@perstack/base",
-            "toolName": "attemptCompletion",
-            "args": {},
-        }
-        call_part = {
-            "type": "toolCallPart",
-            "toolCallId": call_id,
-            "toolName": "attemptCompletion",
-            "args": {},
-            "id": self.id(),
-        }
+        call, call_part = self.tool_call("attemptCompletion", {})
         call_message = self.message("expertMessage", [call_part])
         usage = self._generation_usage(run, self.rng.randint(20, 80))
         self.emit(
@@ -475,18 +464,7 @@ class JobBuilder:
         self.emit(run, "attemptCompletion", toolResult=result)
         self.reason(run, reasoning)
         self._stream(run, "RunResult", text, race=race)
-        result_message = self.message(
-            "toolMessage",
-            [
-                {
-                    "type": "toolResultPart",
-                    "toolCallId": call_id,
-                    "toolName": "attemptCompletion",
-                    "contents": [self.text("{}")],
-                    "id": self.id(),
-                }
-            ],
-        )
+        result_message = self.message("toolMessage", [self.tool_result_part(result)])
         final = self.message(
             "expertMessage",
             [{"type": "thinkingPart", "thinking": reasoning, "id": self.id()}, self.text(text)],
@@ -508,17 +486,9 @@ class JobBuilder:
 
     def delegate(self, run: RunState, expert_key: str, query: str) -> Delegation:
         """callTools + callDelegate + stopRunByDelegate: the run waits for a helper."""
-        call_id = f"toolu_{self.id()}"
         expert = _expert(expert_key)
-        args = {"query": query}
-        call = {"id": call_id, "skillName": expert_key, "toolName": expert_key, "args": args}
-        part = {
-            "type": "toolCallPart",
-            "toolCallId": call_id,
-            "toolName": expert_key,
-            "args": args,
-            "id": self.id(),
-        }
+        call, part = self.tool_call(expert_key, {"query": query}, skill=expert_key)
+        call_id = call["id"]
         new_message = self.message("expertMessage", [part])
         usage = self._generation_usage(run, self.rng.randint(30, 120))
         for event_type in ("callTools", "callDelegate"):
@@ -568,18 +538,7 @@ class JobBuilder:
         return self._finish_all(run, result)
 
     def _finish_all(self, run: RunState, result: dict[str, Any]) -> RunState:
-        tool_message = self.message(
-            "toolMessage",
-            [
-                {
-                    "type": "toolResultPart",
-                    "toolCallId": result["id"],
-                    "toolName": result["toolName"],
-                    "contents": result["result"],
-                    "id": self.id(),
-                }
-            ],
-        )
+        tool_message = self.message("toolMessage", [self.tool_result_part(result)])
         self.emit(run, "finishAllToolCalls", newMessages=[tool_message])
         run.messages.append(tool_message)
         self._step["newMessages"].append(tool_message)
@@ -602,15 +561,7 @@ class JobBuilder:
 
     def stop_for_user(self, run: RunState, plan: ToolPlan) -> dict[str, Any]:
         """callTools + callInteractiveTool + stopRunByInteractiveTool: waits for the user."""
-        call_id = f"toolu_{self.id()}"
-        call = {"id": call_id, "skillName": plan.skill, "toolName": plan.name, "args": plan.args}
-        part = {
-            "type": "toolCallPart",
-            "toolCallId": call_id,
-            "toolName": plan.name,
-            "args": plan.args,
-            "id": self.id(),
-        }
+        call, part = self.tool_call(plan.name, plan.args, plan.skill)
         new_message = self.message("expertMessage", [part])
         usage = self._generation_usage(run, self.rng.randint(30, 120))
         self.emit(
@@ -1000,10 +951,41 @@ def build_demo(seed: int = DEFAULT_SEED, anchor_ms: int | None = None) -> dict[s
     rng = random.Random(seed)
     jobs = {}
     for name, age, scenario in SCENARIOS:
-        builder = JobBuilder(rng, anchor - age)
-        title = scenario(builder)
-        jobs[name] = DemoJob(builder.job_id, title, builder.objects)
+        jobs[name] = build_job(scenario, seed=rng, start_ms=anchor - age)
     return jobs
+
+
+def build_job(
+    scenario: Scenario,
+    *,
+    seed: int | random.Random = DEFAULT_SEED,
+    start_ms: int | None = None,
+    job_id: str | None = None,
+    timing: Timing | None = None,
+) -> DemoJob:
+    """One job of ``scenario`` (e.g. :func:`delegation_job`), e.g. for benchmarks and tests.
+
+    ``seed`` may be a shared :class:`random.Random` so that many jobs get distinct ids.
+    """
+    rng = seed if isinstance(seed, random.Random) else random.Random(seed)
+    start = int(time.time() * 1000) if start_ms is None else start_ms
+    builder = JobBuilder(rng, start, job_id=job_id, timing=timing)
+    title = scenario(builder)
+    return DemoJob(builder.job_id, title, builder.objects)
+
+
+async def write_job(storage: KeyValueStorage, job: DemoJob) -> int:
+    """Write one built job at once; returns the number of objects written."""
+    return await write_objects(storage, job.objects)
+
+
+async def iter_writes(
+    storage: KeyValueStorage, objects: Iterable[DemoObject]
+) -> AsyncIterator[DemoObject]:
+    """Write objects one at a time, yielding after each, so a test can look in between."""
+    for item in objects:
+        await storage.write_bytes(item.key, item.data)
+        yield item
 
 
 async def write_objects(storage: KeyValueStorage, objects: Iterable[DemoObject]) -> int:
@@ -1088,15 +1070,18 @@ class LiveWriter:
 
     def next_job(self) -> DemoJob:
         """Build the next live job, starting now (mostly delegations, sometimes others)."""
-        builder = JobBuilder(self.rng, int(self.clock() * 1000), timing=Timing.live(self.pace))
-        kind = self.jobs_started % 4
-        if kind == 2:
-            title = parallel_tools_job(builder)
-        elif kind == 3:
-            title = plain_job(builder)
-        else:
-            title = delegation_job(builder, race=False)
-        return DemoJob(builder.job_id, title, builder.objects)
+        scenarios: list[Scenario] = [
+            lambda b: delegation_job(b, race=False),
+            lambda b: delegation_job(b, race=False),
+            parallel_tools_job,
+            plain_job,
+        ]
+        return build_job(
+            scenarios[self.jobs_started % len(scenarios)],
+            seed=self.rng,
+            start_ms=int(self.clock() * 1000),
+            timing=Timing.live(self.pace),
+        )
 
     async def write_job(self, job: DemoJob) -> bool:
         """Write a job's objects at their times; False if stopped midway."""

@@ -414,3 +414,17 @@ def test_demo_live_command_runs_beside_a_static_demo_and_stops_on_sigterm(tmp_pa
     assert len(new_jobs) >= 1 and not new_jobs & {j.job_id for j in build_demo().values()}
     storage = FileSystemStorage(target)
     assert asyncio.run(Catalog(storage).job(sorted(new_jobs)[0])).expert == "research-lead"
+
+
+async def test_one_job_can_be_built_and_written_one_object_at_a_time():
+    from perstack_tui.demo import build_job, delegation_job, iter_writes
+
+    job = build_job(delegation_job, seed=3, start_ms=ANCHOR)
+    assert job.job_id == build_job(delegation_job, seed=3, start_ms=ANCHOR).job_id
+    storage = MemoryStorage()
+    seen = 0
+    async for item in iter_writes(storage, job.objects):
+        seen += 1
+        assert item.key in storage.objects and len(storage.objects) <= seen
+    assert seen == len(job.objects)
+    assert (await Catalog(storage).job(job.job_id)).status == "completed"
