@@ -1,10 +1,12 @@
 """Live tail: a job's new runs and events, and new jobs, found by incremental listing.
 
-Each poll of a job costs one delimiter listing of its runs plus, per run, one listing that
-starts after that run's cursor (ListObjectsV2 ``StartAfter`` on S3): event keys of a run sort
-by their 13-digit millisecond timestamp, so the listing returns only recent keys. The cost of
-a poll therefore does not grow with the number of events already seen, and neither does the
-follower's memory: it keeps a cursor per run and the keys of a short look-back window.
+Each poll of a job costs one delimiter listing of its runs plus, per run still running, one
+listing that starts after that run's cursor (ListObjectsV2 ``StartAfter`` on S3): event keys
+of a run sort by their 13-digit millisecond timestamp, so the listing returns only recent
+keys. The cost of a poll therefore does not grow with the number of events already seen,
+and neither does the follower's memory: it keeps a cursor per run and the keys of a short
+look-back window. A run that ended (Perstack resumes and continues runs in new folders) is
+listed only now and then.
 
 The look-back is there because writes land slightly out of order (Perstack stores events
 without waiting for each other, and S3 PUTs race): a run's listing resumes a little before
@@ -31,6 +33,20 @@ from .models import Checkpoint, RunEvent, Unreadable
 from .storage.base import KeyValueStorage, StorageError
 
 FollowState = Literal["live", "reconnecting", "idle"]
+
+#: events after which Perstack writes nothing more into that run's folder (a resumed or
+#: continued run gets a new folder)
+_RUN_END_TYPES = frozenset(
+    {
+        "completeRun",
+        "stopRunByError",
+        "stopRunByExceededMaxSteps",
+        "stopRunByInteractiveTool",
+        "stopRunByDelegate",
+    }
+)
+#: a run that ended is listed again only every this many polls (a safety net)
+_ENDED_RUN_SWEEP = 30
 
 #: events that end a run for good (a delegate's completeRun hands back to its caller instead)
 _JOB_END_TYPES = frozenset(
@@ -95,6 +111,9 @@ class _Cursor:
 
     floor: int | None = None
     newest_ts: int | None = None
+    newest_type: str = ""
+    #: since when (monotonic) the run's newest event is one that ends it
+    ended_since: float | None = None
     #: keys at or after ``floor``: key -> (timestamp, when it was first listed)
     recent: dict[str, tuple[int, float]] = field(default_factory=dict)
 
@@ -107,15 +126,23 @@ class _Cursor:
         # keys when timestamps differ in digit count, as in tests and hand-made data).
         return key in self.recent or (self.floor is not None and name.timestamp < self.floor)
 
-    def take(self, key: str, timestamp: int, now: float) -> None:
-        self.recent[key] = (timestamp, now)
-        if self.newest_ts is None or timestamp > self.newest_ts:
-            self.newest_ts = timestamp
+    def take(self, key: str, name: keys.EventName, now: float) -> None:
+        self.recent[key] = (name.timestamp, now)
+        if self.newest_ts is None or name.timestamp >= self.newest_ts:
+            self.newest_ts, self.newest_type = name.timestamp, name.type
+
+    def ended(self, settle: float, now: float) -> bool:
+        """Whether the run ended at least ``settle`` seconds ago (no need to list it each poll)."""
+        return self.ended_since is not None and now - self.ended_since >= settle
 
     def advance(self, lookback_ms: int, settle: float, now: float) -> None:
         """Move the floor up and forget the keys below it (memory stays bounded)."""
         if self.newest_ts is None:
             return
+        if self.newest_type not in _RUN_END_TYPES:
+            self.ended_since = None
+        elif self.ended_since is None:
+            self.ended_since = now
         settled = max(
             (ts for ts, seen in self.recent.values() if now - seen >= settle), default=None
         )
@@ -171,6 +198,7 @@ class JobFollower:
         self.backoff_max = backoff_max
         self.runs: list[str] = []  # known runs, in the order they were found
         self.state: FollowState = "live"
+        self.polls = 0  # successful polls so far
         self._cursors: dict[str, _Cursor] = {}
         self._pending: dict[str, _Pending] = {}
         # read, but waiting behind a pending event: ((timestamp, key), event)
@@ -183,7 +211,7 @@ class JobFollower:
             parsed = keys.parse_key(key)
             if parsed.kind != "event" or parsed.run_id is None or parsed.event is None:
                 continue
-            self._cursor(parsed.run_id).take(key, parsed.event.timestamp, now)
+            self._cursor(parsed.run_id).take(key, parsed.event, now)
             if self._last is None or (parsed.event.timestamp, key) > self._last:
                 self._last = (parsed.event.timestamp, key)
                 self._last_event_unknown = True
@@ -219,6 +247,16 @@ class JobFollower:
     async def _poll(self) -> FollowUpdate:
         storage, job_id = self.storage, self.job_id
         run_ids = await storage.list_run_ids(job_id)
+        # Runs that ended a while ago get nothing new: list them only now and then.
+        sweep = self.polls % _ENDED_RUN_SWEEP == 0
+        started = time.monotonic()
+        listed = [
+            run_id
+            for run_id in run_ids
+            if sweep
+            or run_id not in self._cursors
+            or not self._cursors[run_id].ended(self.settle, started)
+        ]
         listings = await asyncio.gather(
             *(
                 storage.list_objects(
@@ -227,18 +265,18 @@ class JobFollower:
                     if run_id in self._cursors
                     else None,
                 )
-                for run_id in run_ids
+                for run_id in listed
             )
         )
-        # (run_id, key, timestamp, modified) of every event file not taken before
-        fresh: list[tuple[str, str, int, float]] = []
-        for run_id, objects in zip(run_ids, listings, strict=True):
+        # (run_id, key, name, modified) of every event file not taken before
+        fresh: list[tuple[str, str, keys.EventName, float]] = []
+        for run_id, objects in zip(listed, listings, strict=True):
             cursor = self._cursors.get(run_id)
             for info in objects:
                 name = keys.parse_event_name(info.key.rsplit("/", 1)[-1])
                 if name is None or (cursor is not None and cursor.has_taken(info.key, name)):
                     continue
-                fresh.append((run_id, info.key, name.timestamp, info.modified))
+                fresh.append((run_id, info.key, name, info.modified))
         to_read = [key for _, key, _, _ in fresh] + list(self._pending)
         results = await storage.read_events(to_read) if to_read else []
         last_event = self._last_event
@@ -251,9 +289,10 @@ class JobFollower:
             self._cursor(run_id)
         self._last_event, self._last_event_unknown = last_event, False
         now, wall = time.monotonic(), time.time()
-        for run_id, key, timestamp, modified in fresh:
-            self._cursors[run_id].take(key, timestamp, now)
-            self._pending[key] = _Pending(key, timestamp, modified)
+        self.polls += 1
+        for run_id, key, name, modified in fresh:
+            self._cursors[run_id].take(key, name, now)
+            self._pending[key] = _Pending(key, name.timestamp, modified)
         for cursor in self._cursors.values():
             cursor.advance(self.lookback_ms, self.settle, now)
         ready = self._held

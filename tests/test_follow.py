@@ -471,3 +471,43 @@ async def test_tail_of_the_demo_live_writer_shows_each_event_once_in_order(tmp_p
     followed = [key for u in updates for key in u.event_keys]
     assert followed == [key for _, key in expected]
     assert not any(isinstance(e, Unreadable) for u in updates for e in u.new_events)
+
+
+class CountingStorage(MemoryStorage):
+    """Counts listings, as S3 request stats would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.listings = 0
+
+    async def list_objects(self, prefix: str, start_after: str | None = None):  # type: ignore[no-untyped-def]
+        self.listings += 1
+        return await super().list_objects(prefix, start_after)
+
+    async def list_prefixes(self, prefix: str) -> list[str]:
+        self.listings += 1
+        return await super().list_prefixes(prefix)
+
+
+async def test_runs_that_ended_are_not_listed_on_every_poll() -> None:
+    storage = CountingStorage()
+    writer = Writer(storage)
+    for n in range(4):  # delegates that finished long ago
+        await writer.add(f"run-{n}", n + 1, "startRun")
+        await writer.add(f"run-{n}", n + 1, "completeRun", delegated_by="run-x")
+    await writer.add("run-live", 9, "startRun")
+    follower = JobFollower(storage, JOB, settle=0.05)
+    assert len((await follower.poll()).new_events) == 9
+    await asyncio.sleep(0.1)  # the ended runs are now older than `settle`
+    await follower.poll()
+    before = storage.listings
+    await follower.poll()
+    assert storage.listings - before == 2  # the runs, and the one still running
+    await writer.add("run-live", 9, "callTools")
+    assert ids((await follower.poll()).new_events) == ["ev9"]
+    # a safety sweep still lists every run now and then
+    while follower.polls % 30:
+        await follower.poll()
+    before = storage.listings
+    await follower.poll()
+    assert storage.listings - before == 6
