@@ -312,3 +312,14 @@ async def test_editor_falls_back_with_a_notice_where_the_terminal_cannot_be_hand
         await pilot.pause()
         assert any("$EDITOR" in str(n.message) for n in pilot.app._notifications)
     assert made and all(not __import__("os").path.exists(path) for path in made)
+
+
+async def test_a_newly_shown_event_starts_at_the_top(continue_event):
+    async with DetailApp().run_test(size=(120, 20)) as pilot:
+        detail = await show(pilot, continue_event)
+        scroll = detail.query_one("#detail-readable")
+        scroll.scroll_end(animate=False)
+        await wait_for(pilot, lambda: scroll.scroll_y > 0, "scrolling down")
+        await show(pilot, parse_event(_event("someNewEvent", note="short")))
+        await wait_for(pilot, lambda: scroll.scroll_y == 0, "the top")
+        assert "someNewEvent  step 3" in full_text(detail)

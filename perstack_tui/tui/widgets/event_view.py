@@ -562,6 +562,7 @@ class EventDetail(Vertical):
         prepared = await asyncio.to_thread(_prepare, event, run_events, limit)
         self._title = prepared.title
         self.readable_text.update(Group(*prepared.blocks))
+        self.query_one("#detail-readable", VerticalScroll).scroll_home(animate=False)
         self.json_view.load(prepared.raw, prepared.title)
         self._set_loading(False)
 
