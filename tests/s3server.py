@@ -7,6 +7,7 @@ Python. Nothing here mocks boto3: the S3 backends talk HTTP to this server.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -32,6 +33,8 @@ STRANGER_KEY, STRANGER_SECRET = "perstack-test-stranger", "perstack-test-strange
 #: weed binds each service port and that port + this offset (its gRPC twin)
 GRPC_OFFSET = 10000
 STARTUP_DEADLINE = 60.0
+#: a bucket of the server's own, holding the object that readiness polls read back
+PROBE_BUCKET = "perstack-ready-probe"
 
 
 def weed_binary() -> str | None:
@@ -91,6 +94,7 @@ class S3Server:
         self.identities_path = directory / "s3-identities.json"
         self.identities_path.write_text(json.dumps(self.identities(), indent=2))
         self.process: subprocess.Popen[bytes] | None = None
+        self._probe_written = False
 
     def identities(self) -> dict[str, object]:
         """SeaweedFS's S3 identities: the admin, a read-only one, one with no rights here."""
@@ -177,7 +181,7 @@ class S3Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"weed exited with {self.process.returncode}\n{self.log_tail()}")
             try:
-                client.list_buckets()
+                self._probe(client)
                 return
             except Exception as error:  # not up yet: any failure means "poll again"
                 last_error = error
@@ -187,6 +191,22 @@ class S3Server:
             f"S3 server at {self.endpoint} not ready after {STARTUP_DEADLINE:.0f}s "
             f"({last_error})\n{self.log_tail()}"
         )
+
+    def _probe(self, client) -> None:
+        """Ready means data written before a restart reads back, not just ListBuckets.
+
+        Right after a restart ListBuckets answers while reads of existing objects still
+        fail (HTTP 500) until the volume server has registered with the master.
+        """
+        client.list_buckets()
+        if not self._probe_written:
+            with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+                client.create_bucket(Bucket=PROBE_BUCKET)
+            client.put_object(Bucket=PROBE_BUCKET, Key="probe", Body=b"ready")
+            self._probe_written = True
+        body = client.get_object(Bucket=PROBE_BUCKET, Key="probe")["Body"].read()
+        if body != b"ready":
+            raise RuntimeError(f"probe object reads back {body!r}")
 
     def log_tail(self, lines: int = 40) -> str:
         try:
