@@ -190,6 +190,7 @@ async def select_events(
     offset: int = 0,
     context: int = 0,
     messages: bool = False,
+    from_end: bool = False,
 ) -> LogSelection:
     """Pick the events ``log`` shows, reading only what the filters and the page need."""
     catalog = Catalog(storage)
@@ -221,7 +222,7 @@ async def select_events(
         if not metas and run_id not in await storage.list_run_ids(job_id):
             raise NothingFound(f"no run {run_id!r} in job {job_id!r}")
     selection.metas = metas
-    await _match(storage, selection, event_filter, take, offset, context)
+    await _match(storage, selection, event_filter, take, offset, context, from_end)
     return selection
 
 
@@ -250,9 +251,13 @@ async def _match(
     take: int,
     offset: int,
     context: int,
+    from_end: bool = False,
 ) -> None:
+    """Find the page of matches; ``from_end`` pages back from the newest (as ``tail`` does)."""
     metas = selection.metas
     candidates = [i for i, meta in enumerate(metas) if event_filter.matches_name(meta)]
+    if from_end:
+        candidates.reverse()
     bodies: dict[int, AnyEvent] = {}
     if event_filter.needs_body:
         wanted = offset + take if take else None
@@ -273,6 +278,8 @@ async def _match(
         matched = candidates
     selection.matched = len(matched)
     page = matched[offset : offset + take] if take else matched[offset:]
+    if from_end:
+        page.sort()
     shown = with_context(len(metas), page, context)
     missing = [i for i in shown if i not in bodies]
     read = await storage.read_events([metas[i].key for i in missing])
@@ -442,6 +449,8 @@ async def log_command(
             offset=args.offset,
             context=args.context,
             messages=args.messages,
+            # Following starts like `tail -f`: the newest events, then what comes.
+            from_end=args.follow and args.offset == 0,
         )
     except NothingFound as error:
         print(f"perstack-tui: {error}", file=sys.stderr)

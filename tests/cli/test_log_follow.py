@@ -163,3 +163,16 @@ async def test_follow_on_s3_survives_a_server_restart(s3_server, s3_storage, cap
         await writer_storage.close()
     assert code == 0
     assert [json.loads(line)["id"] for line in out.getvalue().splitlines()] == writer.written
+
+
+async def test_follow_starts_from_the_newest_events_like_tail(tmp_path: Path) -> None:
+    storage = FileSystemStorage(tmp_path)
+    writer = Writer(storage)
+    await writer.job(steps=4, pause=0)  # the job has ended: --follow prints and exits
+    out = io.StringIO()
+    code = await asyncio.wait_for(
+        log_command(storage, follow_args("--jsonl", "--take", "3"), build_filter(), out), DEADLINE
+    )
+    assert code == 0
+    printed = [json.loads(line)["id"] for line in out.getvalue().splitlines()]
+    assert printed == writer.written[-3:]
