@@ -24,6 +24,7 @@ from perstack_tui.tui.widgets.json_view import JsonNode, blob_label, find_matche
 from tests.conftest import COORDINATOR_JOB, CORRUPT_EVENT
 
 RUN = "r3k7c4urwywzgewayor7pkse"
+HELPER_RUN = "hadyhjk3onqq4qi3j6ixtsng"
 CONTINUE = keys.event_key(COORDINATOR_JOB, RUN, 1795299383126, 1, "continueToNextStep")
 DEADLINE = 10.0
 
@@ -314,12 +315,16 @@ async def test_editor_falls_back_with_a_notice_where_the_terminal_cannot_be_hand
     assert made and all(not __import__("os").path.exists(path) for path in made)
 
 
-async def test_a_newly_shown_event_starts_at_the_top(continue_event):
+async def test_a_newly_shown_event_starts_at_the_top(continue_event, real_storage):
+    complete = await real_storage.read_event(
+        keys.event_key(COORDINATOR_JOB, HELPER_RUN, 1795299383400, 4, "completeRun")
+    )
     async with DetailApp().run_test(size=(120, 20)) as pilot:
         detail = await show(pilot, continue_event)
         scroll = detail.query_one("#detail-readable")
         scroll.scroll_end(animate=False)
-        await wait_for(pilot, lambda: scroll.scroll_y > 0, "scrolling down")
-        await show(pilot, parse_event(_event("someNewEvent", note="short")))
+        await wait_for(pilot, lambda: scroll.scroll_y > 5, "scrolling down")
+        await show(pilot, complete)  # also longer than the screen
+        assert scroll.max_scroll_y > 5
         await wait_for(pilot, lambda: scroll.scroll_y == 0, "the top")
-        assert "someNewEvent  step 3" in full_text(detail)
+        assert "completeRun  step 4" in full_text(detail)
