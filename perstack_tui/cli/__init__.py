@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--follow", action="store_true", help="start the TUI following the newest event"
     )
+    _module("tui").add_app_arguments(parser)
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
@@ -92,6 +93,7 @@ def _tui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="perstack-tui")
     add_storage_arguments(parser)
     parser.add_argument("--follow", action="store_true")
+    _module("tui").add_app_arguments(parser)  # --ansi, --export-dir
     parser.add_argument("--version", action="version", version=_version())
     parser.set_defaults(command=None, target=None)
     return parser

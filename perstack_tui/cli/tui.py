@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 
 _TARGET = re.compile(r"^(?P<job>[^/#]+)(?:/(?P<run>[^/#]+))?(?:#(?P<step>\d+))?$")
 
@@ -53,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             target = parse_target(args.target)
         except ValueError as error:
-            print(f"perstack-tui: {error}")
+            print(f"perstack-tui: {error}", file=sys.stderr)
             return 2
     storage, _resolved = open_storage(args)
     app = PerstackApp(

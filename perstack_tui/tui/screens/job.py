@@ -16,6 +16,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
@@ -321,27 +322,31 @@ class JobScreen(Screen[None]):
     @work(exclusive=True, group="job-summary")
     async def refresh_summary(self) -> None:
         await self.app.guarded(self.app.catalog.job(self.job_id, refresh=True), quiet=True)
-        self._update_header()
+        if self.query(StorageHeader):
+            self._update_header()
 
     @work(group="event-bodies")
     async def read_bodies(self) -> None:
         """Read the bodies of the rows on screen (and of the selected row), forever."""
-        storage = self.app.catalog.storage
-        while True:
-            await self._wanted.wait()
-            self._wanted.clear()
-            wanted = self._wanted_keys()
-            if not wanted:
-                continue
-            bodies = await self.app.guarded(storage.read_events(wanted), quiet=True)
-            if bodies is None:
-                continue
-            for key, body in zip(wanted, bodies, strict=True):
-                self.events[key] = body
-            self.events_list.refresh()
-            self._show_detail()
-            if self.filters & {"errors"}:
-                self._rebuild_rows(keep_cursor=True)
+        try:
+            storage = self.app.catalog.storage
+            while True:
+                await self._wanted.wait()
+                self._wanted.clear()
+                wanted = self._wanted_keys()
+                if not wanted:
+                    continue
+                bodies = await self.app.guarded(storage.read_events(wanted), quiet=True)
+                if bodies is None:
+                    continue
+                for key, body in zip(wanted, bodies, strict=True):
+                    self.events[key] = body
+                self.events_list.refresh()
+                self._show_detail()
+                if self.filters & {"errors"}:
+                    self._rebuild_rows(keep_cursor=True)
+        except NoMatches:  # the screen closed (or the app quit) meanwhile
+            return
 
     def _wanted_keys(self) -> list[str]:
         first, last = self.events_list.visible_range
@@ -508,7 +513,8 @@ class JobScreen(Screen[None]):
         if self.run_choice == ALL_RUNS and len(self.runs) > 1:
             run = next((r for r in self.runs if r.run_id == row.run_id), None)
             indent = "·" * (run.depth if run else 0)
-            text.append(f"{indent}{(run.expert if run else '')[:16]:<16}", "cyan")
+            size = 16 if width >= 90 else 10
+            text.append(f"{indent}{(run.expert if run else '')[:size]:<{size}}", "cyan")
             text.append(" ")
         body = self.events.get(meta.key)
         if row.stream is not None:

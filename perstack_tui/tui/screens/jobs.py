@@ -15,6 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
@@ -57,6 +58,10 @@ class JobsColumns:
     @property
     def wide(self) -> bool:
         return self.width >= 110
+
+    @property
+    def expert(self) -> int:
+        return 25 if self.width >= 100 else 16
 
 
 class JobsScreen(Screen[None]):
@@ -150,24 +155,27 @@ class JobsScreen(Screen[None]):
     @work(group="job-summaries")
     async def fill_summaries(self) -> None:
         """Fetch summaries forever: visible rows first, then the rest, in small batches."""
-        catalog = self.app.catalog
-        while True:
-            await self._wanted.wait()
-            first, last = self.list.visible_range
-            visible = [j for j in self.order[first:last] if j in self._pending]
-            rest = [j for j in self.order if j in self._pending and j not in visible]
-            batch = (visible + rest)[:_BATCH]
-            if not batch:
-                self._wanted.clear()
-                continue
-            summaries = await self.app.guarded(catalog.jobs(batch))
-            if summaries is None:
-                self._wanted.clear()  # storage failed: wait for a retry
-                continue
-            self._pending.difference_update(batch)
-            self._dirty = True
-            self.list.refresh()
-            self._update_status()
+        try:
+            catalog = self.app.catalog
+            while True:
+                await self._wanted.wait()
+                first, last = self.list.visible_range
+                visible = [j for j in self.order[first:last] if j in self._pending]
+                rest = [j for j in self.order if j in self._pending and j not in visible]
+                batch = (visible + rest)[:_BATCH]
+                if not batch:
+                    self._wanted.clear()
+                    continue
+                summaries = await self.app.guarded(catalog.jobs(batch))
+                if summaries is None:
+                    self._wanted.clear()  # storage failed: wait for a retry
+                    continue
+                self._pending.difference_update(batch)
+                self._dirty = True
+                self.list.refresh()
+                self._update_status()
+        except NoMatches:  # the screen closed (or the app quit) meanwhile
+            return
 
     def _resort_if_dirty(self) -> None:
         if self._dirty:
@@ -200,7 +208,8 @@ class JobsScreen(Screen[None]):
         for job_id in job_ids:
             if await self.app.guarded(catalog.job(job_id, refresh=True), quiet=True):
                 self._dirty = True
-        self.list.refresh()
+        if self.query("#jobs"):
+            self.list.refresh()
 
     # --- order and filter ---------------------------------------------------------------
 
@@ -280,7 +289,8 @@ class JobsScreen(Screen[None]):
         if summary is None:
             row.append("…", "dim")
             return row
-        row.append(f"{summary.expert[:24]:<25}", "cyan")
+        size = columns.expert
+        row.append(f"{summary.expert[: size - 1]:<{size}}", "cyan")
         now_ms = int(self.app.now() * 1000)
         row.append(f"{format_relative(summary.started_at, now_ms):>9} ", "")
         if columns.wide:
@@ -297,9 +307,10 @@ class JobsScreen(Screen[None]):
 
     def _update_heading(self) -> None:
         arrow = "↑" if self.sort_reverse else "↓"
-        wide = JobsColumns(self.size.width or 120).wide
+        columns = JobsColumns(self.size.width or 120)
+        wide = columns.wide
         heading = (
-            f"   {'status':<12}{'job':<11}{'expert':<25}{'started':>9} "
+            f"   {'status':<12}{'job':<11}{'expert':<{columns.expert}}{'started':>9} "
             + (f"{'(UTC)':<17}" if wide else "")
             + f"{'duration':>9} {'steps':>5} {'tokens':>7}"
         )
