@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 
 import pytest
@@ -185,3 +186,20 @@ async def test_credentials_without_rights_on_the_bucket_are_denied_listing(
     await storage.close()
     assert str(caught.value).startswith(f"access denied: cannot list {kind}://")
     assert s3_server.endpoint in str(caught.value)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_a_server_that_never_answers_times_out_with_a_clear_message(s3_server, kind):
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as hung:
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(16)  # connections are accepted by the kernel, never answered
+        endpoint = f"http://127.0.0.1:{hung.getsockname()[1]}"
+        storage = make(kind, "perstack-any-bucket", endpoint, *credentials(s3_server))
+        storage.read_timeout = 0.2
+        started = time.monotonic()
+        with pytest.raises(StorageError) as caught:
+            await storage.read_bytes("jobs/j/job.json")
+        await storage.close()
+    assert time.monotonic() - started < 10
+    assert str(caught.value).startswith(f"no answer from {endpoint} within 0.2s while trying to ")
+    assert caught.value.setting == f"storage.{kind}.endpoint"

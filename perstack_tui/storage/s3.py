@@ -20,6 +20,7 @@ from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectionClosedError,
     ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
@@ -33,9 +34,10 @@ from .base import KeyValueStorage, NotFoundError, ObjectInfo, StorageError, Stor
 
 T = TypeVar("T")
 
-#: fail fast when a server is down: a short connect timeout and a couple of retries
+#: fail fast when a server is down or hangs: short timeouts and a couple of retries
+#: (the read timeout is per socket read, not per object, so large checkpoints are fine)
 CONNECT_TIMEOUT = 3.0
-READ_TIMEOUT = 30.0
+READ_TIMEOUT = 10.0
 MAX_ATTEMPTS = 3
 
 _CREDENTIAL_CODES = {
@@ -111,6 +113,8 @@ class S3Storage(KeyValueStorage):
         self.access_key_id = access_key_id
         self.secret_access_key = secret_access_key
         self.max_concurrency = max(1, max_concurrency)
+        self.connect_timeout = CONNECT_TIMEOUT
+        self.read_timeout = READ_TIMEOUT
         self.stats: dict[str, int] = {"list": 0, "get": 0, "put": 0, "bytes_in": 0, "bytes_out": 0}
         self._client: Any = None
         self._executor: ThreadPoolExecutor | None = None
@@ -148,8 +152,8 @@ class S3Storage(KeyValueStorage):
     def client_config(self) -> Config:
         return Config(
             max_pool_connections=self.max_concurrency,
-            connect_timeout=CONNECT_TIMEOUT,
-            read_timeout=READ_TIMEOUT,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
             retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
             s3={"addressing_style": "path" if self.force_path_style else "auto"},
             user_agent_extra="perstack-tui",
@@ -326,9 +330,23 @@ class S3Storage(KeyValueStorage):
                 key=key,
                 setting=f"{setting}.endpoint",
             )
-        if isinstance(error, ConnectTimeoutError | ReadTimeoutError):
+        if isinstance(error, ConnectTimeoutError):
             return StorageError(
-                f"cannot reach {self.where}: timed out (is the server up? {setting}.endpoint)",
+                f"cannot reach {self.where}: connection timed out after "
+                f"{self.connect_timeout:g}s (a firewall, or a wrong {setting}.endpoint?)",
+                key=key,
+                setting=f"{setting}.endpoint",
+            )
+        if isinstance(error, ReadTimeoutError):
+            return StorageError(
+                f"no answer from {self.where} within {self.read_timeout:g}s while trying to "
+                f"{action} {target} (the server is overloaded or hung; try again)",
+                key=key,
+                setting=f"{setting}.endpoint",
+            )
+        if isinstance(error, ConnectionClosedError):
+            return StorageError(
+                f"{self.where} closed the connection while trying to {action} {target} (try again)",
                 key=key,
                 setting=f"{setting}.endpoint",
             )
