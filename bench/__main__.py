@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
         "--only", action="append", choices=sorted(FIGURES), help="run only these figures"
     )
     parser.add_argument("--repeat", type=int, default=None, help="runs per figure (median)")
+    parser.add_argument(
+        "--jobs", type=int, action="append", help="jobs-list sizes (default 1000 and 10000)"
+    )
     parser.add_argument("--no-s3", action="store_true", help="skip the local S3 server")
     parser.add_argument(
         "--no-update", action="store_true", help="do not rewrite BENCHMARKS.md (report only)"
@@ -31,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.repeat:
         settings.repeat = args.repeat
     settings.s3 = not args.no_s3
+    if args.jobs:
+        settings.job_sizes = args.jobs
     if args.prepare:
         prepare(settings)
         return 0

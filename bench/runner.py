@@ -311,12 +311,14 @@ def figure_jobs_list(ctx: Context) -> None:
                         "floor: same process on an empty storage" if app
                         else "floor: the listing floor's process"))  # fmt: skip
             if backend == "s3":
-                prefix = "all_" if app else ""
-                requests = sum(value.get(f"{prefix}{k}", 0) for k in ("list", "get"))
-                ctx.add(Row("S3 requests, jobs list", data, requests or None,
-                            floor.get("requests"), "req",
-                            note=f"{value.get(prefix + 'bytes_in', 0) / 1e6:.1f} MB in; "
-                            "floor: ListObjectsV2 pages of the whole prefix"))  # fmt: skip
+                moments = (("first_", "first screen"), ("all_", "all sorted"))
+                for prefix, what in moments if app else (("", "all sorted"),):
+                    requests = sum(value.get(f"{prefix}{k}", 0) for k in ("list", "get"))
+                    ctx.add(Row(f"S3 requests, jobs list {what}", data, requests or None,
+                                floor.get("requests"), "req",
+                                note=f"{value.get(prefix + 'bytes_in', 0) / 1e6:.2f} MB in "
+                                f"(floor {floor.get('bytes', 0) / 1e6:.2f} MB); floor: "
+                                "ListObjectsV2 pages of the whole prefix"))  # fmt: skip
 
 
 def measure_app(
