@@ -128,6 +128,12 @@ class CheckpointRef:
     timestamp: int
 
 
+def run_status(last_event_type: str | None) -> str:
+    """How a run ended, from the type of its last event ("completed", "stoppedBy..."),
+    or ``"running"`` while that event does not end it (or the run has no events yet)."""
+    return _RUN_END_STATUS.get(last_event_type or "", "running")
+
+
 def checkpoint_ref_for_step(refs: Sequence[CheckpointRef], step: int) -> CheckpointRef | None:
     """The checkpoint of ``step``: the one written when it ended, else the latest before it."""
     best = None
@@ -274,7 +280,7 @@ class Catalog:
         ]
         for run in runs:
             if run.events:
-                run.status = _RUN_END_STATUS.get(run.events[-1].type, "running")
+                run.status = run_status(run.events[-1].type)
         runs.sort(key=lambda r: (r.started_at is None, r.started_at or 0, r.run_id))
         return runs
 

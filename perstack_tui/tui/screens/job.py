@@ -22,7 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from ... import keys
-from ...catalog import _RUN_END_STATUS, RunSummary
+from ...catalog import RunSummary, run_status
 from ...describe import (
     DELEGATION_EVENT_TYPES,
     ERROR_EVENT_TYPES,
@@ -313,7 +313,7 @@ class JobScreen(Screen[None]):
                 added += 1
         for run in self.runs:
             if run.events:
-                run.status = _run_status(run.events[-1].type)
+                run.status = run_status(run.events[-1].type)
         self._nest_new_runs()
         self._show_runs()
         self._grow_rows(added)
@@ -920,10 +920,6 @@ def _note_delegation(run: RunSummary, event: RunEvent) -> None:
     if checkpoint is not None and checkpoint.delegatedBy and not run.delegated_by_run:
         run.delegated_by_run = checkpoint.delegatedBy.runId
         run.delegated_by_tool_call = checkpoint.delegatedBy.toolCallId
-
-
-def _run_status(last_type: str) -> str:
-    return _RUN_END_STATUS.get(last_type, "running")
 
 
 def _category(event_type: str, body: RunEvent | Unreadable | None) -> str:
