@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from perstack_tui import keys
 from perstack_tui.storage.filesystem import FileSystemStorage
 from perstack_tui.tui.app import Target
 from perstack_tui.tui.screens.job import JobScreen
@@ -15,6 +16,7 @@ from .helpers import wait_for
 from .test_app import make_app
 
 LIVE_JOB = "livejob0000000000000000a1"
+NEW_RUN = "continuedrun00000000000b2"
 SOURCE_RUN = CLI_RUN / "jobs" / COORDINATOR_JOB / "runs" / "r3k7c4urwywzgewayor7pkse"
 
 
@@ -90,3 +92,28 @@ async def test_follow_without_target_opens_the_newest_running_job(real_dir: Path
         await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
         assert app.screen.job_id == LIVE_JOB
         assert app.screen.following
+
+
+async def test_a_continued_runs_new_events_are_placed_by_the_folder_they_are_stored_in(
+    real_dir: Path,
+) -> None:
+    """--continue-job writes into a new run folder events whose runId names the old run."""
+    storage = FileSystemStorage(real_dir)
+    t = 1795299400000
+    first = event_like("startRun", t, 1)
+    await write(storage, first)
+    old_run = first["runId"]
+    app = make_app(storage, target=Target(LIVE_JOB), follow=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
+        screen = app.screen
+        continued = event_like("callTools", t + 50, 2)  # its runId is still the old run's
+        key = keys.event_key(LIVE_JOB, NEW_RUN, t + 50, 2, "callTools")
+        await storage.write_bytes(key, json.dumps(continued).encode())
+        await wait_for(lambda: NEW_RUN in screen.run_ids, pilot)
+        new_run = next(r for r in screen.runs if r.run_id == NEW_RUN)
+        old = next(r for r in screen.runs if r.run_id == old_run)
+        assert [m.key for m in new_run.events] == [key]
+        assert len(old.events) == 1
+        assert screen.rows[-1].run_id == NEW_RUN and screen.rows[-1].key == key
+        assert screen.events[key].type == "callTools"  # the body is found under its real key

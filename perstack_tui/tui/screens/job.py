@@ -285,21 +285,31 @@ class JobScreen(Screen[None]):
                 continue
             if self.app.storage_state == "error":
                 self.app.storage_state = "ok"
-            self._take_update(update.new_runs, update.new_events)
+            self._take_update(update.new_runs, update.new_events, update.event_keys)
 
-    def _take_update(self, new_runs: list[str], new_events: list[RunEvent | Unreadable]) -> None:
-        """Add what the follower found; keep the cursor pinned when following."""
+    def _take_update(
+        self,
+        new_runs: list[str],
+        new_events: list[RunEvent | Unreadable],
+        event_keys: list[str],
+    ) -> None:
+        """Add what the follower found; keep the cursor pinned when following.
+
+        Events are placed by the key they were read from: a run continued with
+        ``--continue-job`` lives in a new run folder, but its events may name the previous
+        run in their ``runId``.
+        """
         by_id = {run.run_id: run for run in self.runs}
         for run_id in new_runs:
             if run_id not in by_id:
                 by_id[run_id] = RunSummary(job_id=self.job_id, run_id=run_id)
                 self.runs.append(by_id[run_id])
         added = 0
-        for event in new_events:
-            meta = _meta_of(event)
+        for key, event in zip(event_keys, new_events, strict=True):
+            meta = _meta_of(key)
             if meta is None:
                 continue
-            run_id = keys.parse_key(meta.key).run_id or ""
+            run_id = keys.parse_key(key).run_id or ""
             run = by_id.get(run_id)
             if run is None:
                 run = by_id[run_id] = RunSummary(job_id=self.job_id, run_id=run_id)
@@ -896,23 +906,12 @@ class JobScreen(Screen[None]):
         self.load()
 
 
-def _meta_of(event: RunEvent | Unreadable) -> EventMeta | None:
-    if isinstance(event, Unreadable):
-        parsed = keys.parse_key(event.key)
-        if parsed.event is None:
-            return None
-        return EventMeta(
-            timestamp=parsed.event.timestamp,
-            stepNumber=parsed.event.step_number,
-            type=parsed.event.type,
-            key=event.key,
-        )
-    return EventMeta(
-        timestamp=event.timestamp,
-        stepNumber=event.stepNumber,
-        type=event.type,
-        key=keys.event_key(event.jobId, event.runId, event.timestamp, event.stepNumber, event.type),
-    )
+def _meta_of(key: str) -> EventMeta | None:
+    """What the listing would say of the event stored under ``key`` (None if not an event)."""
+    name = keys.parse_key(key).event
+    if name is None:
+        return None
+    return EventMeta(timestamp=name.timestamp, stepNumber=name.step_number, type=name.type, key=key)
 
 
 def _note_delegation(run: RunSummary, event: RunEvent) -> None:
