@@ -134,6 +134,17 @@ def run_status(last_event_type: str | None) -> str:
     return _RUN_END_STATUS.get(last_event_type or "", "running")
 
 
+def checkpoint_refs_of(runs: Sequence[RunSummary]) -> list[CheckpointRef]:
+    """One ref per checkpoint-carrying event of ``runs`` (already listed), by step."""
+    refs = [
+        CheckpointRef(e.stepNumber, run.run_id, e.key, e.type, e.timestamp)
+        for run in runs
+        for e in run.events
+        if e.type in CHECKPOINT_EVENT_TYPES
+    ]
+    return sorted(refs, key=lambda r: (r.step, r.timestamp, r.key))
+
+
 def checkpoint_ref_for_step(refs: Sequence[CheckpointRef], step: int) -> CheckpointRef | None:
     """The checkpoint of ``step``: the one written when it ended, else the latest before it."""
     best = None
@@ -323,13 +334,7 @@ class Catalog:
     ) -> list[CheckpointRef]:
         """One ref per checkpoint-carrying event, by step, from key listings alone."""
         runs = runs if runs is not None else await self._list_runs(job_id)
-        refs = [
-            CheckpointRef(e.stepNumber, run.run_id, e.key, e.type, e.timestamp)
-            for run in runs
-            for e in run.events
-            if e.type in CHECKPOINT_EVENT_TYPES
-        ]
-        return sorted(refs, key=lambda r: (r.step, r.timestamp, r.key))
+        return checkpoint_refs_of(runs)
 
     async def read_checkpoint(self, ref: CheckpointRef) -> Checkpoint | Unreadable:
         """The checkpoint a ref points at (read from its event; cached by the storage)."""

@@ -5,12 +5,19 @@ from __future__ import annotations
 import json
 import time
 
+from perstack_tui import keys
+from perstack_tui.catalog import CheckpointRef
 from perstack_tui.storage.memory import MemoryStorage
 from perstack_tui.tui.screens.checkpoint import CheckpointScreen
 from perstack_tui.tui.screens.jobs import JobsScreen
+from tests.conftest import COORDINATOR_JOB
 
 from .helpers import wait_for
 from .test_app import COORDINATOR_RUN, make_app, open_coordinator_job
+
+STEP_1_CHECKPOINT_EVENT = keys.event_key(
+    COORDINATOR_JOB, COORDINATOR_RUN, 1795299383126, 1, "continueToNextStep"
+)
 
 
 async def test_enter_opens_the_readable_detail_and_r_switches_to_raw(real_storage) -> None:
@@ -44,6 +51,21 @@ async def test_c_opens_the_steps_checkpoint_and_e_returns_to_its_events(real_sto
         await pilot.press("e")
         await wait_for(lambda: app.screen is screen, pilot)
         assert screen.current_row.step == 1 and screen.current_row.run_id == COORDINATOR_RUN
+
+
+async def test_c_hands_the_checkpoint_screen_the_ref_of_the_rows_step(real_storage) -> None:
+    app = make_app(real_storage)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_coordinator_job(app, pilot)
+        index = [r.first.type for r in screen.rows].index("callTools")  # step 1
+        screen.events_list.set_cursor(index)
+        await pilot.press("c")
+        await wait_for(lambda: isinstance(app.screen, CheckpointScreen), pilot)
+        checkpoint_screen = app.screen
+        # the carrying event's ref and the job's refs: the screen has nothing to search
+        assert isinstance(checkpoint_screen.target, CheckpointRef)
+        assert checkpoint_screen.target.key == STEP_1_CHECKPOINT_EVENT
+        assert checkpoint_screen.given_refs == await app.catalog.checkpoint_refs(COORDINATOR_JOB)
 
 
 async def test_square_brackets_move_between_checkpoint_events(real_storage) -> None:

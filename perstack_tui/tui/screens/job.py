@@ -22,7 +22,7 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from ... import keys
-from ...catalog import RunSummary, run_status
+from ...catalog import RunSummary, checkpoint_ref_for_step, checkpoint_refs_of, run_status
 from ...describe import (
     DELEGATION_EVENT_TYPES,
     ERROR_EVENT_TYPES,
@@ -816,39 +816,22 @@ class JobScreen(Screen[None]):
         if after:
             self.events_list.set_cursor(after[0])
 
-    @work(group="checkpoint")
-    async def action_checkpoint(self) -> None:
-        """Open the checkpoint of the step under the cursor."""
+    def action_checkpoint(self) -> None:
+        """Open the checkpoint of the step under the cursor (known from the listings)."""
         row = self.current_row
         if row is None:
             return
-        run = next((r for r in self.runs if r.run_id == row.run_id), None)
-        carriers = [
-            m
-            for m in (run.events if run else [])
-            if m.type in CHECKPOINT_EVENT_TYPES and m.stepNumber == row.step
-        ]
-        if row.first.type == "startRun":
-            carriers = [row.first, *carriers]
-        checkpoint = None
-        for meta in carriers:
-            event = self.events.get(meta.key) or await self.app.guarded(
-                self.app.catalog.storage.read_event(meta.key)
-            )
-            if event is not None and not isinstance(event, Unreadable):
-                self.events[meta.key] = event
-                checkpoint = event_checkpoint(event)
-                if checkpoint is not None:
-                    break
-        if checkpoint is None:
+        refs = checkpoint_refs_of(self.runs)
+        same_run = [r for r in refs if r.run_id == row.run_id and r.step == row.step]
+        ref = same_run[-1] if same_run else checkpoint_ref_for_step(refs, row.step)
+        if ref is None:
             self.notify(f"no checkpoint stored for step {row.step} yet", severity="warning")
             return
-        try:
-            from .checkpoint import CheckpointScreen
-        except ImportError:
-            self.notify("the checkpoint view is not available", severity="error")
-            return
-        screen = CheckpointScreen(self.app.catalog, self.job_id, checkpoint.id)
+        if ref.step != row.step:
+            self.notify(f"step {row.step} has no checkpoint yet: step {ref.step}'s", timeout=3)
+        from .checkpoint import CheckpointScreen
+
+        screen = CheckpointScreen(self.app.catalog, self.job_id, ref, refs=refs)
         self.app.push_screen(screen, self._back_from_checkpoint)
 
     def _back_from_checkpoint(self, result: tuple[str, int] | None) -> None:
