@@ -15,9 +15,12 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 import boto3
@@ -33,6 +36,8 @@ STRANGER_KEY, STRANGER_SECRET = "perstack-test-stranger", "perstack-test-strange
 #: weed binds each service port and that port + this offset (its gRPC twin)
 GRPC_OFFSET = 10000
 STARTUP_DEADLINE = 60.0
+#: warmed buckets kept ready ahead of the tests that ask for one
+SPARE_BUCKETS = 2
 #: a bucket of the server's own, holding the object that readiness polls read back
 PROBE_BUCKET = "perstack-ready-probe"
 
@@ -95,6 +100,11 @@ class S3Server:
         self.identities_path.write_text(json.dumps(self.identities(), indent=2))
         self.process: subprocess.Popen[bytes] | None = None
         self._probe_written = False
+        self._lock = threading.Lock()
+        self._admin = None
+        # buckets created and warmed in the background, ready for the next tests
+        self._spares: deque[Future[str]] = deque()
+        self._warmer = ThreadPoolExecutor(1, thread_name_prefix="s3server-warm")
 
     def identities(self) -> dict[str, object]:
         """SeaweedFS's S3 identities: the admin, a read-only one, one with no rights here."""
@@ -131,24 +141,34 @@ class S3Server:
             "-admin.ui=false",
             "-master.telemetry=false",
             "-s3.autoCreateBucket=false",
+            # every bucket is a collection with volumes of its own, and the volume slots are
+            # free disk / volume size: 1 GiB volumes would run out after a few dozen buckets
+            # on a small disk
+            "-master.volumeSizeLimitMB=32",
             f"-s3.config={self.identities_path}",
         ]
 
     def client(self):  # -> botocore S3 client
-        """An admin boto3 client for setting up buckets (tests use the backends themselves)."""
-        return boto3.client(
-            "s3",
-            endpoint_url=self.endpoint,
-            region_name="us-east-1",
-            aws_access_key_id=self.access_key,
-            aws_secret_access_key=self.secret_key,
-            config=Config(
-                connect_timeout=2,
-                read_timeout=10,
-                retries={"max_attempts": 1},
-                s3={"addressing_style": "path"},
-            ),
-        )
+        """The admin boto3 client for setting up buckets (tests use the backends themselves).
+
+        One per server, shared (boto3 clients are thread-safe; creating one is not).
+        """
+        with self._lock:
+            if self._admin is None:
+                self._admin = boto3.session.Session().client(
+                    "s3",
+                    endpoint_url=self.endpoint,
+                    region_name="us-east-1",
+                    aws_access_key_id=self.access_key,
+                    aws_secret_access_key=self.secret_key,
+                    config=Config(
+                        connect_timeout=2,
+                        read_timeout=10,
+                        retries={"max_attempts": 1},
+                        s3={"addressing_style": "path"},
+                    ),
+                )
+            return self._admin
 
     def start(self) -> None:
         """Start (or restart) the server and wait, with a deadline, until ListBuckets works."""
@@ -170,7 +190,10 @@ class S3Server:
             )
         finally:
             log.close()
+        started = time.monotonic()
         self._wait_ready()
+        with self.log_path.open("a") as log:
+            log.write(f"[s3server] ready in {time.monotonic() - started:.1f}s\n")
 
     def _wait_ready(self) -> None:
         client = self.client()
@@ -200,7 +223,9 @@ class S3Server:
         """
         client.list_buckets()
         if not self._probe_written:
-            with contextlib.suppress(client.exceptions.BucketAlreadyOwnedByYou):
+            with contextlib.suppress(
+                client.exceptions.BucketAlreadyOwnedByYou, client.exceptions.BucketAlreadyExists
+            ):
                 client.create_bucket(Bucket=PROBE_BUCKET)
             client.put_object(Bucket=PROBE_BUCKET, Key="probe", Body=b"ready")
             self._probe_written = True
@@ -220,13 +245,30 @@ class S3Server:
         process, self.process = self.process, None
         if process is None or process.poll() is not None:
             return
+        for spare in self._spares:  # let a bucket being warmed finish first
+            with contextlib.suppress(Exception):
+                spare.result(timeout=30)
+        with self._lock:
+            admin, self._admin = self._admin, None
+        if admin is not None:
+            admin.close()
+        started = time.monotonic()
         process.terminate()
+        how = "terminated"
         try:
             process.wait(timeout=10)
         except subprocess.TimeoutExpired:
+            how = "killed after 10s"
             process.kill()
             process.wait(timeout=10)
+        with self.log_path.open("a") as log:
+            log.write(f"[s3server] stop: {how} in {time.monotonic() - started:.1f}s\n")
         self._remove_sockets()
+
+    def close(self) -> None:
+        """Stop the server for good (and the thread warming spare buckets)."""
+        self.stop()
+        self._warmer.shutdown(wait=True, cancel_futures=True)
 
     def _remove_sockets(self) -> None:
         """weed leaves ``/tmp/seaweedfs-*-{port}.sock`` behind; remove ours (only ours)."""
@@ -238,9 +280,32 @@ class S3Server:
                 path.unlink(missing_ok=True)
 
     def make_bucket(self, name: str | None = None) -> str:
-        """Create a bucket (a unique ``perstack-test-...`` one when no name is given)."""
-        name = name or f"perstack-test-{uuid.uuid4().hex[:12]}"
-        self.client().create_bucket(Bucket=name)
+        """Create a bucket (a unique, empty ``perstack-test-...`` one when no name is given).
+
+        The first write into a new bucket costs ~0.2 s (SeaweedFS grows a volume for it), so
+        unnamed buckets come warmed from a background thread, which keeps a few spares ahead.
+        """
+        if name is not None:
+            self.client().create_bucket(Bucket=name)
+            return name
+        bucket = None
+        while bucket is None and self._spares:
+            try:
+                bucket = self._spares.popleft().result(timeout=30)
+            except Exception:  # made while the server restarted: make another
+                bucket = None
+        if bucket is None:
+            bucket = self._warm_bucket()
+        while len(self._spares) < SPARE_BUCKETS:
+            self._spares.append(self._warmer.submit(self._warm_bucket))
+        return bucket
+
+    def _warm_bucket(self) -> str:
+        name = f"perstack-test-{uuid.uuid4().hex[:12]}"
+        client = self.client()
+        client.create_bucket(Bucket=name)
+        client.put_object(Bucket=name, Key="warm", Body=b"w")  # empty bodies need no volume
+        client.delete_object(Bucket=name, Key="warm")
         return name
 
 
@@ -255,7 +320,7 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     try:
         yield server
     finally:
-        server.stop()
+        server.close()
 
 
 @pytest.fixture

@@ -277,8 +277,10 @@ async def test_s3_counts_requests_and_bytes(s3_storage):
     await s3_storage.write_bytes("jobs/j/job.json", b"12345")
     await s3_storage.read_bytes("jobs/j/job.json")
     await s3_storage.list_job_ids()
+    with pytest.raises(NotFoundError):
+        await s3_storage.read_bytes("jobs/j/missing.json")
     stats = s3_storage.stats
-    assert (stats["put"], stats["get"], stats["list"]) == (1, 1, 1)
+    assert (stats["put"], stats["get"], stats["list"]) == (1, 2, 1)
     assert stats["bytes_in"] == 5 and stats["bytes_out"] == 5
 
 

@@ -248,8 +248,9 @@ class S3Storage(KeyValueStorage):
 
     async def read_bytes(self, key: str) -> bytes:
         def get() -> bytes:
-            response = self._get_client().get_object(Bucket=self.bucket, Key=self.prefix + key)
-            self._count("get")
+            client = self._get_client()
+            self._count("get")  # a request made is a request paid for, found or not
+            response = client.get_object(Bucket=self.bucket, Key=self.prefix + key)
             data = response["Body"].read()
             self._count("bytes_in", len(data))
             return data
@@ -258,13 +259,11 @@ class S3Storage(KeyValueStorage):
 
     async def write_bytes(self, key: str, data: bytes) -> None:
         def put() -> None:
-            self._get_client().put_object(
-                Bucket=self.bucket,
-                Key=self.prefix + key,
-                Body=data,
-                ContentType="application/json",
-            )
+            client = self._get_client()
             self._count("put")
+            client.put_object(
+                Bucket=self.bucket, Key=self.prefix + key, Body=data, ContentType="application/json"
+            )
             self._count("bytes_out", len(data))
 
         await self._call(put, key, "write")
