@@ -58,7 +58,9 @@ async def settled(pilot: Any) -> CheckpointScreen:
     screen = pilot.app.screen
     await wait_for(pilot, lambda: screen.checkpoint is not None, "the first checkpoint")
     await wait_for(
-        pilot, lambda: not screen.is_loading and not screen.scanning, "loading to finish"
+        pilot,
+        lambda: not screen.is_loading and not screen.scanning and screen.files_listed,
+        "loading to finish",
     )
     await pilot.pause()
     return screen
@@ -89,11 +91,13 @@ def app_for(storage: FileSystemStorage, target: Any, **kwargs: Any) -> Checkpoin
 async def test_previous_and_next_walk_the_jobs_checkpoints_by_step(real_storage):
     async with app_for(real_storage, STEP_1_EVENT).run_test(size=(120, 36)) as pilot:
         screen = await settled(pilot)
-        # events carry steps 1 and 4; the step 2 checkpoint exists only as a file
+        # events carry steps 1 and 4; the step 2 checkpoint exists only as a file, placed
+        # by the id step 1's event names; step 4's file is not placed until read
         assert [(e.step, e.run_id) for e in screen.entries] == [
             (1, COORDINATOR_RUN),
             (2, COORDINATOR_RUN),
             (4, HELPER_RUN),
+            (-1, ""),
         ]
         text = readable(screen)
         assert "step 1  proceeding" in text
@@ -108,6 +112,8 @@ async def test_previous_and_next_walk_the_jobs_checkpoints_by_step(real_storage)
         await pilot.press("right_square_bracket")
         await wait_step(pilot, screen, 4)
         assert "Delegated by demo-coordinator" in readable(screen)
+        # step 4's event names the id of the last file: one entry for both
+        assert [e.step for e in screen.entries] == [1, 2, 4]
         await pilot.press("right_square_bracket")  # no later one: stays
         await pilot.pause()
         assert screen.checkpoint.stepNumber == 4
@@ -140,6 +146,8 @@ async def test_list_by_step_opens_the_selected_checkpoint(real_storage):
         await pilot.press("l")
         options = screen.query_one(OptionList)
         assert options.has_focus
+        await wait_for(pilot, lambda: not screen.scanning, "the files read")
+        assert options.option_count == 3
         labels = [str(options.get_option_at_index(i).prompt) for i in range(3)]
         assert labels[0].startswith("step    1")
         assert "stoppedByDelegate" in labels[1] and FILE_SOURCE in labels[1]
@@ -206,8 +214,9 @@ async def test_a_ten_megabyte_checkpoint_file_opens_without_freezing(real_dir: P
         await pilot.press("r")
         await wait_step(pilot, screen, 3)
         assert "9,940 earlier messages (press m to show more)" in readable(screen)
-        await wait_for(pilot, lambda: not screen.scanning, "the file scan")
-        assert [e.step for e in screen.entries] == [1, 2, 3, 4]
+        await wait_for(pilot, lambda: screen.files_listed, "the file listing")
+        await pilot.press("l")
+        await wait_for(pilot, lambda: [e.step for e in screen.entries] == [1, 2, 3, 4], "list")
 
 
 async def test_unreadable_checkpoint_file_is_listed_last_and_shows_key_and_reason(
@@ -222,10 +231,43 @@ async def test_unreadable_checkpoint_file_is_listed_last_and_shows_key_and_reaso
         assert "UNREADABLE" in text
         assert f"jobs/{COORDINATOR_JOB}/checkpoints/broken.json" in text
         assert "not valid JSON" in text
-        assert [e.step for e in screen.entries] == [1, 2, 4, -1]
         await pilot.press("l")
+        await wait_for(pilot, lambda: [e.step for e in screen.entries] == [1, 2, 4, -1], "list")
         last = str(screen.query_one(OptionList).get_option_at_index(3).prompt)
         assert last.startswith("step    ?  unreadable")
         await pilot.press("escape", "e")  # its step is unknown: stays, with a notice
         await pilot.pause()
         assert pilot.app.results == []
+
+
+class CountingStorage(FileSystemStorage):
+    """The real filesystem storage, noting every key it reads."""
+
+    def __init__(self, root: Path) -> None:
+        super().__init__(root)
+        self.reads: list[str] = []
+
+    async def read_bytes(self, key: str) -> bytes:
+        self.reads.append(key)
+        return await super().read_bytes(key)
+
+
+async def test_checkpoints_are_read_only_when_shown_diffed_or_listed(real_dir: Path):
+    storage = CountingStorage(real_dir)
+    catalog = Catalog(storage)
+    refs = await catalog.checkpoint_refs(COORDINATOR_JOB)
+    step_4 = refs[-1]
+    assert step_4.step == 4
+    app = CheckpointApp(lambda: CheckpointScreen(catalog, COORDINATOR_JOB, step_4, refs=refs))
+    storage.reads.clear()
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await settled(pilot)
+        assert storage.reads == [step_4.key]  # no checkpoint file read to learn steps
+        await pilot.press("d")  # the diff reads the previous one only
+        diff_text = screen.query_one("#cp-diff-text")
+        await wait_for(pilot, lambda: "Step" in all_text(diff_text), "the diff")
+        assert storage.reads == [step_4.key, refs[0].key]
+        await pilot.press("d", "l")  # the list reads the file no shown event named
+        await wait_for(pilot, lambda: not any(e.unread_file for e in screen.entries), "list")
+        step_2_file = keys.checkpoint_key(COORDINATOR_JOB, "pqddsbnfwoeknpfn5jdqyfa9")
+        assert storage.reads[2:] == [step_2_file]

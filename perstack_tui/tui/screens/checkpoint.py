@@ -5,17 +5,20 @@ next checkpoint, ``d`` diff against the previous one, ``l`` the job's checkpoint
 ``r`` raw JSON, ``e``/``enter`` back to the events of its step (dismisses with
 ``(run_id, step)``), ``esc`` back (dismisses with None).
 
-The checkpoints come from two places: the events that carry one (``catalog.checkpoint_refs``,
-listings only) and the files under ``checkpoints/`` (read in the background to learn their
-step; the CLI keeps only the latest state of each id there). Reading and parsing happen
-in threads, so a 10 MB checkpoint never freezes the app.
+The checkpoints come from two places, both known from listings alone: the events that
+carry one (``catalog.checkpoint_refs``) and the files under ``checkpoints/`` (the CLI keeps
+the latest state of each checkpoint id there). Checkpoints embed the whole history, so one
+is read only when it is shown or diffed: a file is placed by step once it is read, or once
+a shown event names its id (the same checkpoint, or the next step's); until then the list
+shows it as "step ?", and opening the list reads those few. Reading and parsing happen in
+threads, so a 10 MB checkpoint never freezes the app.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from rich.console import Group
@@ -29,7 +32,7 @@ from textual.widgets import ContentSwitcher, Footer, LoadingIndicator, OptionLis
 from textual.widgets.option_list import Option
 
 from ... import keys
-from ...catalog import Catalog
+from ...catalog import Catalog, CheckpointRef
 from ...describe import event_checkpoint
 from ...diff import diff_checkpoints, diff_lines
 from ...models import Checkpoint, Unreadable, parse_event, parse_model
@@ -49,18 +52,23 @@ FILE_SOURCE = "checkpoint file"
 UNKNOWN_STEP = -1
 #: parsed checkpoints kept while browsing (they can be megabytes each)
 CACHE_SIZE = 8
+#: checkpoint files read at once when the list places them by step
+FILE_READS = 4
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class CheckpointEntry:
-    """One checkpoint of the job: where it is stored and what the listing tells about it."""
+    """One checkpoint of the job: where it is stored and what is known about it so far.
+
+    Entries are compared by identity: facts are filled in as checkpoints are read.
+    """
 
     step: int
     run_id: str
     key: str  # the carrying event's key, or the checkpoint file's key
     source: str  # the carrying event's type, or FILE_SOURCE
     timestamp: int | None = None
-    status: str | None = None  # known for files once read
+    status: str | None = None  # known once read (or once its file is read)
     checkpoint_id: str | None = None
 
     @property
@@ -68,46 +76,68 @@ class CheckpointEntry:
         return self.step != UNKNOWN_STEP
 
     @property
+    def is_file(self) -> bool:
+        return self.source == FILE_SOURCE
+
+    @property
+    def unread_file(self) -> bool:
+        """A checkpoint file not read yet (the list reads those when it opens)."""
+        return self.is_file and self.status is None
+
+    @property
+    def unplaced(self) -> bool:
+        """A checkpoint file whose step is unknown until it is read."""
+        return self.unread_file and not self.known_step
+
+    @property
     def sort_key(self) -> tuple[int, int, str]:
         step = self.step if self.known_step else 1 << 62
         return step, self.timestamp if self.timestamp is not None else 1 << 62, self.key
 
-    @property
-    def slot(self) -> tuple[int, str]:
-        """One entry per step and run; every unreadable file is its own."""
-        return (self.step, self.run_id) if self.known_step else (self.step, self.key)
-
     def label(self) -> Text:
         line = Text(f"step {self.step if self.known_step else '?':>4}  ", "bold")
-        style = "bold red" if self.status == "unreadable" else "cyan" if self.status else "dim"
-        line.append(f"{self.status or '?':<26}", style)
+        if self.unplaced:
+            line.append(f"{'(not read yet)':<26}", "dim italic")
+        else:
+            style = "bold red" if self.status == "unreadable" else "cyan" if self.status else "dim"
+            line.append(f"{self.status or '?':<26}", style)
         line.append(f"{self.source:<22}", "dim")
-        line.append(f"run {self.run_id}", "dim")
+        if self.run_id:
+            line.append(f"run {self.run_id}", "dim")
+        elif self.checkpoint_id:
+            line.append(f"id {self.checkpoint_id}", "dim")
         return line
 
 
-def _entry_from_ref(ref: Any) -> CheckpointEntry:
-    """A catalog ``CheckpointRef`` (step, run_id, key, event_type, timestamp) as an entry."""
-    return CheckpointEntry(
-        step=ref.step,
-        run_id=ref.run_id,
-        key=ref.key,
-        source=getattr(ref, "event_type", "event"),
-        timestamp=getattr(ref, "timestamp", None),
-    )
+def _entry_from_ref(ref: CheckpointRef) -> CheckpointEntry:
+    return CheckpointEntry(ref.step, ref.run_id, ref.key, ref.event_type, ref.timestamp)
 
 
-def _checkpoint_from_bytes(raw: bytes, key: str) -> Checkpoint | Unreadable:
+def _file_entry(job_id: str, checkpoint_id: str) -> CheckpointEntry:
+    key = keys.checkpoint_key(job_id, checkpoint_id)
+    return CheckpointEntry(UNKNOWN_STEP, "", key, FILE_SOURCE, checkpoint_id=checkpoint_id)
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    """A checkpoint as read from its file or event, and the next step's, if the event names it."""
+
+    checkpoint: Checkpoint | Unreadable
+    next: Checkpoint | None = None
+
+
+def _parse(raw: bytes, key: str) -> _Parsed:
     """Parse a checkpoint file or a checkpoint-carrying event (runs in a thread)."""
     if keys.parse_key(key).kind == "checkpoint":
-        return parse_model(Checkpoint, raw, key)
+        return _Parsed(parse_model(Checkpoint, raw, key))
     event = parse_event(raw, key)
     if isinstance(event, Unreadable):
-        return event
+        return _Parsed(event)
     checkpoint = event_checkpoint(event)
     if checkpoint is None:
-        return Unreadable(key=key, reason=f"a {event.type} event carries no checkpoint")
-    return checkpoint
+        return _Parsed(Unreadable(key=key, reason=f"a {event.type} event carries no checkpoint"))
+    following = getattr(event, "nextCheckpoint", None)
+    return _Parsed(checkpoint, following if isinstance(following, Checkpoint) else None)
 
 
 @dataclass
@@ -175,19 +205,21 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
         Binding("e", "events", "events of step"),
         Binding("enter", "events", "events of step", show=False),
         Binding("m", "more_messages", "more messages", show=False),
+        Binding("R,ctrl+r", "retry", "retry", show=False),
     ]
 
     def __init__(
         self,
         catalog: Catalog,
         job_id: str,
-        ref_or_id: Any,
+        ref_or_id: CheckpointRef | Checkpoint | str,
         *,
-        refs: list[Any] | None = None,
+        refs: list[CheckpointRef] | None = None,
     ) -> None:
-        """``ref_or_id``: a catalog ``CheckpointRef``, an event or checkpoint key, a
-        checkpoint id, or a :class:`Checkpoint` already in hand. ``refs``: the job's
-        ``catalog.checkpoint_refs`` if the caller has them (else they are listed here)."""
+        """``ref_or_id``: a catalog ``CheckpointRef`` (what the job screen passes), an event
+        or checkpoint key, a checkpoint id, or a :class:`Checkpoint` already in hand.
+        ``refs``: the job's ``catalog.checkpoint_refs`` if the caller has them (else they
+        are listed here)."""
         super().__init__()
         self.catalog = catalog
         self.storage = catalog.storage
@@ -199,9 +231,11 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
         self.checkpoint: Checkpoint | Unreadable | None = None
         self.view = "readable"
         self.is_loading = False
+        #: reading the files not placed yet (for the list)
         self.scanning = False
         self.message_limit = MAX_MESSAGES
-        self._cache: OrderedDict[str, Checkpoint | Unreadable] = OrderedDict()
+        self._cache: OrderedDict[str, _Parsed] = OrderedDict()
+        self.files_listed = False
 
     def compose(self) -> ComposeResult:
         yield Static(Text("Checkpoint", "bold"), id="cp-title")
@@ -220,156 +254,223 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
         self._set_loading(True)
         self._start()
 
+    # --- storage state (the header shows it) ------------------------------------------------
+
+    def _note_storage(self, error: StorageError | None = None) -> None:
+        """Tell the app how the last storage call went (outside PerstackApp, nothing to tell)."""
+        app = self.app
+        if not hasattr(app, "storage_state"):
+            return
+        if error is not None:
+            app.storage_problem = str(error) or type(error).__name__
+            app.storage_state = "error"
+        elif app.storage_state == "error":
+            app.storage_state = "ok"
+            app.storage_problem = ""
+
     # --- finding the checkpoints ----------------------------------------------------------
 
-    @work(group="checkpoint-start")
+    @work(exclusive=True, group="checkpoint-start")
     async def _start(self) -> None:
         refs = self.given_refs
         if refs is None:
             try:
                 refs = await self.catalog.checkpoint_refs(self.job_id)
             except StorageError as error:
+                self._note_storage(error)
                 self._set_loading(False)
-                self._show_blocks([Text(f"Cannot list the checkpoints: {error}", "bold red")])
+                self._show_blocks(
+                    [Text(f"Cannot list the checkpoints: {error}  (R retries)", "bold red")]
+                )
                 return
-        self._merge([_entry_from_ref(ref) for ref in refs])
-        self.current = await self._resolve_target()
+        if not self.entries:
+            self._add([_entry_from_ref(ref) for ref in refs])
+        if self.current is None:
+            self.current = await self._resolve_target()
         if self.current is not None:
-            self._merge([self.current])
             self._go(self.current)
         else:
             self._set_loading(False)
             self._show_blocks([Text(f"No checkpoint {self.target!r} in job {self.job_id}", "red")])
-        self._scan_files()
+        await self._list_files()
 
     async def _resolve_target(self) -> CheckpointEntry | None:
         target = self.target
         if isinstance(target, Checkpoint):
-            return self._entry_for_checkpoint(target) or self._file_entry(target)
-        if hasattr(target, "key") and hasattr(target, "step"):
-            return _entry_from_ref(target)
+            entry = self._entry_at(target.stepNumber, target.runId)
+            if entry is None:
+                entry = _file_entry(self.job_id, target.id)
+                self._add([entry])
+                self._learn(entry, _Parsed(target))
+            return entry
+        if isinstance(target, CheckpointRef):
+            return self._entry_for_key(target.key) or self._add([_entry_from_ref(target)])[0]
         if not isinstance(target, str):
             return None
         if "/" in target:
             parsed = keys.parse_key(target)
             if parsed.kind == "event" and parsed.event is not None:
-                found = next((e for e in self.entries if e.key == target), None)
-                return found or CheckpointEntry(
-                    parsed.event.step_number, parsed.run_id or "", target, parsed.event.type,
-                    parsed.event.timestamp,
-                )  # fmt: skip
+                name = parsed.event
+                entry = CheckpointEntry(
+                    name.step_number, parsed.run_id or "", target, name.type, name.timestamp
+                )
+                return self._entry_for_key(target) or self._add([entry])[0]
             target = parsed.checkpoint_id or target
         return await self._find_by_id(target)
 
     async def _find_by_id(self, checkpoint_id: str) -> CheckpointEntry | None:
         """A checkpoint id: its file if there is one, else the event that carries it."""
-        key = keys.checkpoint_key(self.job_id, checkpoint_id)
+        found = next((e for e in self.entries if e.checkpoint_id == checkpoint_id), None)
+        if found is not None:
+            return found
+        entry = _file_entry(self.job_id, checkpoint_id)
         try:
-            checkpoint = await self._read(key)
+            await self._read(entry.key)
         except StorageError:  # not a file (only an event carries it), or unreachable
-            checkpoint = None
-        if isinstance(checkpoint, Checkpoint):
-            return self._entry_for_checkpoint(checkpoint) or self._file_entry(checkpoint)
-        if isinstance(checkpoint, Unreadable):
-            return self._file_entry(checkpoint, key)
+            pass
+        else:
+            return self._add([entry])[0]
         for entry in reversed(self.entries):  # carried by an event: read them, newest first
             try:
-                found = await self._read(entry.key)
+                parsed = await self._read(entry.key)
             except StorageError:
                 continue
-            if isinstance(found, Checkpoint) and found.id == checkpoint_id:
+            self._learn(entry, parsed)
+            if entry.checkpoint_id == checkpoint_id:
                 return entry
         return None
 
-    def _file_entry(self, checkpoint: Checkpoint | Unreadable, key: str = "") -> CheckpointEntry:
-        if isinstance(checkpoint, Unreadable):
-            return CheckpointEntry(UNKNOWN_STEP, "", key, FILE_SOURCE, status="unreadable")
-        return CheckpointEntry(
-            step=checkpoint.stepNumber,
-            run_id=checkpoint.runId,
-            key=keys.checkpoint_key(self.job_id, checkpoint.id),
-            source=FILE_SOURCE,
-            status=checkpoint.status,
-            checkpoint_id=checkpoint.id,
-        )
+    def _entry_at(self, step: int, run_id: str) -> CheckpointEntry | None:
+        return next((e for e in self.entries if (e.step, e.run_id) == (step, run_id)), None)
 
-    def _entry_for_checkpoint(self, checkpoint: Checkpoint) -> CheckpointEntry | None:
-        """The listed entry of the same step and run, if any (the event that carried it)."""
-        for entry in self.entries:
-            if entry.step == checkpoint.stepNumber and entry.run_id == checkpoint.runId:
-                return entry
-        return None
+    def _entry_for_key(self, key: str) -> CheckpointEntry | None:
+        return next((e for e in self.entries if e.key == key), None)
 
-    def _merge(self, found: list[CheckpointEntry]) -> None:
-        """Add entries; one per (step, run): an event's wins over a file with the same facts."""
-        by_slot: dict[tuple[int, str], CheckpointEntry] = {e.slot: e for e in self.entries}
-        for entry in found:
-            slot = entry.slot
-            known = by_slot.get(slot)
-            if known is None:
-                by_slot[slot] = entry
-            elif known.source == FILE_SOURCE and entry.source != FILE_SOURCE:
-                by_slot[slot] = entry
-                if self.current == known:
-                    self.current = entry
-            elif known.source != FILE_SOURCE and entry.source == FILE_SOURCE and not known.status:
-                # the file says the status without reading the (bigger) event
-                better = replace(known, status=entry.status, checkpoint_id=entry.checkpoint_id)
-                by_slot[slot] = better
-                if self.current == known:
-                    self.current = better
-        self.entries = sorted(by_slot.values(), key=lambda e: e.sort_key)
+    def _add(self, found: list[CheckpointEntry]) -> list[CheckpointEntry]:
+        """Add entries (a key already listed is not added twice); the entries for ``found``."""
+        by_key = {e.key: e for e in self.entries}
+        added = [by_key.setdefault(entry.key, entry) for entry in found]
+        self.entries = list(by_key.values())
+        self._fold()
+        return added
+
+    async def _list_files(self) -> None:
+        """List the checkpoint files (one listing): those no event names yet are unplaced."""
+        try:
+            ids = await self.storage.list_checkpoint_ids(self.job_id)
+        except StorageError as error:
+            self._note_storage(error)
+            self.notify(f"Cannot list the checkpoint files: {error}", severity="warning")
+            return
+        self.files_listed = True
+        known = {e.checkpoint_id for e in self.entries}
+        self._add([_file_entry(self.job_id, i) for i in ids if i not in known])
+        # what has been read already places some of them
+        for entry in list(self.entries):
+            parsed = self._cache.get(entry.key)
+            if parsed is not None:
+                self._learn(entry, parsed)
+
+    def _learn(self, entry: CheckpointEntry, parsed: _Parsed) -> None:
+        """Note what reading ``entry`` told: its step, status and id, and the next step's id."""
+        checkpoint = parsed.checkpoint
+        if isinstance(checkpoint, Checkpoint):
+            if entry.is_file:
+                entry.step, entry.run_id = checkpoint.stepNumber, checkpoint.runId
+            entry.status, entry.checkpoint_id = checkpoint.status, checkpoint.id
+        else:
+            entry.status = "unreadable"
+        following = parsed.next
+        if following is not None:
+            for other in self.entries:
+                if other.unplaced and other.checkpoint_id == following.id:
+                    other.step, other.run_id = following.stepNumber, following.runId
+        self._fold()
+
+    def _fold(self) -> None:
+        """One entry per checkpoint: a file goes into the event that carries the same one.
+
+        The same checkpoint id, or the same step and run (the file keeps the latest state
+        of its id); the event's entry takes the file's status if it was not read itself.
+        """
+        events = [e for e in self.entries if not e.is_file]
+        by_id = {e.checkpoint_id: e for e in events if e.checkpoint_id}
+        by_slot = {(e.step, e.run_id): e for e in events}
+        kept = list(events)
+        for entry in (e for e in self.entries if e.is_file):
+            twin = by_id.get(entry.checkpoint_id) or (
+                by_slot.get((entry.step, entry.run_id)) if entry.known_step else None
+            )
+            if twin is None:
+                kept.append(entry)
+                continue
+            if twin.status is None and entry.status not in (None, "unreadable"):
+                twin.status, twin.checkpoint_id = entry.status, entry.checkpoint_id
+            if self.current is entry:
+                self.current = twin
+        self.entries = sorted(kept, key=lambda e: e.sort_key)
         self._update_title()
         if self.view == "list":
             self._fill_list()
 
-    @work(group="checkpoint-files")
-    async def _scan_files(self) -> None:
-        """Read the checkpoint files in the background to place them by step."""
+    @work(exclusive=True, group="checkpoint-files")
+    async def _place_files(self) -> None:
+        """Read the files not read yet (a few at once): the list shows them by step, with
+        their status. Files are what no carrying event holds, so there are few of them."""
+        unread = [e for e in self.entries if e.unread_file]
+        if not unread:
+            return
         self.scanning = True
-        try:
-            ids = await self.storage.list_checkpoint_ids(self.job_id)
-            for checkpoint_id in ids:
-                key = keys.checkpoint_key(self.job_id, checkpoint_id)
+        self._update_title()
+        limit = asyncio.Semaphore(FILE_READS)
+
+        async def place(entry: CheckpointEntry) -> None:
+            async with limit:
                 try:
-                    raw = await self.storage.read_bytes(key)
-                except StorageError:
-                    continue
-                checkpoint = await asyncio.to_thread(_checkpoint_from_bytes, raw, key)
-                self._merge([self._file_entry(checkpoint, key)])
-        except StorageError as error:
-            self.notify(f"Cannot list the checkpoint files: {error}", severity="warning")
+                    parsed = await self._read(entry.key, remember=False)
+                except StorageError as error:
+                    parsed = _Parsed(Unreadable(key=entry.key, reason=str(error)))
+                self._learn(entry, parsed)
+
+        try:
+            await asyncio.gather(*(place(e) for e in unread))
         finally:
             self.scanning = False
             self._update_title()
 
-    async def _read(self, key: str) -> Checkpoint | Unreadable:
+    async def _read(self, key: str, *, remember: bool = True) -> _Parsed:
         """A checkpoint by the key holding it (parsed in a thread, a few kept)."""
         cached = self._cache.get(key)
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        raw = await self.storage.read_bytes(key)
-        checkpoint = await asyncio.to_thread(_checkpoint_from_bytes, raw, key)
-        self._remember(key, checkpoint)
-        return checkpoint
-
-    def _remember(self, key: str, checkpoint: Checkpoint | Unreadable) -> None:
-        self._cache[key] = checkpoint
-        while len(self._cache) > CACHE_SIZE:
-            self._cache.popitem(last=False)
+        try:
+            raw = await self.storage.read_bytes(key)
+        except StorageError as error:
+            self._note_storage(error)
+            raise
+        self._note_storage()
+        parsed = await asyncio.to_thread(_parse, raw, key)
+        if remember:
+            self._cache[key] = parsed
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return parsed
 
     async def _load(self, entry: CheckpointEntry) -> Checkpoint | Unreadable:
+        """Read ``entry`` (learning its step and status), or say why it cannot be read."""
         target = self.target
-        if isinstance(target, Checkpoint) and (entry.step, entry.run_id) == (
-            target.stepNumber,
-            target.runId,
+        if isinstance(target, Checkpoint) and (
+            target.id == entry.checkpoint_id
+            or (target.stepNumber, target.runId) == (entry.step, entry.run_id)
         ):
             return target
         try:
-            return await self._read(entry.key)
+            parsed = await self._read(entry.key)
         except StorageError as error:
             return Unreadable(key=entry.key, reason=str(error))
+        self._learn(entry, parsed)
+        return parsed.checkpoint
 
     # --- showing one ----------------------------------------------------------------------
 
@@ -392,8 +493,6 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
         checkpoint = await self._load(entry)
         rendered = await asyncio.to_thread(_render, checkpoint, self.message_limit)
         self.checkpoint = checkpoint
-        if isinstance(checkpoint, Checkpoint) and entry.status is None:
-            self._learn_status(entry, checkpoint)
         self._show_blocks(rendered.blocks)
         self.query_one(JsonView).load(rendered.raw, f"checkpoint step {entry.step}")
         self.query_one("#cp-readable", VerticalScroll).scroll_home(animate=False)
@@ -402,15 +501,8 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
         if self.view == "diff":
             self._show_diff()
 
-    def _learn_status(self, entry: CheckpointEntry, checkpoint: Checkpoint) -> None:
-        """Note a read checkpoint's status and id on its entry (the list shows them)."""
-        known = replace(entry, status=checkpoint.status, checkpoint_id=checkpoint.id)
-        self.entries = [known if e == entry else e for e in self.entries]
-        if self.current == entry:
-            self.current = known
-
     def _index(self) -> int:
-        return next((i for i, e in enumerate(self.entries) if e == self.current), -1)
+        return next((i for i, e in enumerate(self.entries) if e is self.current), -1)
 
     def _update_title(self) -> None:
         entry = self.current
@@ -423,8 +515,15 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
                 if checkpoint.expert is not None:
                     title.append(f"  {checkpoint.expert.key}", "")
             title.append(f"  ({self._index() + 1} of {len(self.entries)}", "dim")
-            title.append(", listing files…)" if self.scanning else ")", "dim")
-            title.append(f"  {entry.source}  run {entry.run_id}", "dim")
+            unplaced = sum(1 for e in self.entries if e.unplaced)
+            if self.scanning:
+                title.append(", reading files…", "dim")
+            elif unplaced:
+                title.append(f", {unplaced} file{'s' * (unplaced > 1)} not read: l lists", "dim")
+            title.append(")", "dim")
+            title.append(f"  {entry.source}", "dim")
+            if entry.run_id:
+                title.append(f"  run {entry.run_id}", "dim")
         self.query_one("#cp-title", Static).update(title)
 
     def _switch(self, view: str) -> None:
@@ -475,7 +574,8 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
             text.update(Text("No readable checkpoint to compare", "red"))
             return
         index = self._index()
-        previous = await self._load(self.entries[index - 1]) if index > 0 else None
+        before = [e for e in self.entries[: max(index, 0)] if e.known_step]
+        previous = await self._load(before[-1]) if before else None
         text.update(Group(*await asyncio.to_thread(_render_diff, previous, current)))
 
     def action_list(self) -> None:
@@ -484,6 +584,9 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
             return
         self._fill_list()
         self._switch("list")
+        if any(e.unread_file for e in self.entries):
+            self.scanning = True  # at once: the title says so before the worker starts
+            self._place_files()
 
     def _fill_list(self) -> None:
         options = self.query_one(OptionList)
@@ -508,6 +611,12 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
             self.notify("This checkpoint is unreadable: its step is unknown", severity="warning")
             return
         self.dismiss((entry.run_id, entry.step))
+
+    def action_retry(self) -> None:
+        """After a storage error: list and read again."""
+        self._note_storage()
+        self._set_loading(True)
+        self._start()
 
     def action_more_messages(self) -> None:
         if self.current is not None and self.view == "readable":
