@@ -37,7 +37,7 @@ STRANGER_KEY, STRANGER_SECRET = "perstack-test-stranger", "perstack-test-strange
 GRPC_OFFSET = 10000
 STARTUP_DEADLINE = 60.0
 #: warmed buckets kept ready ahead of the tests that ask for one
-SPARE_BUCKETS = 2
+SPARE_BUCKETS = 8
 #: a bucket of the server's own, holding the object that readiness polls read back
 PROBE_BUCKET = "perstack-ready-probe"
 
@@ -104,7 +104,7 @@ class S3Server:
         self._admin = None
         # buckets created and warmed in the background, ready for the next tests
         self._spares: deque[Future[str]] = deque()
-        self._warmer = ThreadPoolExecutor(1, thread_name_prefix="s3server-warm")
+        self._warmer = ThreadPoolExecutor(4, thread_name_prefix="s3server-warm")
 
     def identities(self) -> dict[str, object]:
         """SeaweedFS's S3 identities: the admin, a read-only one, one with no rights here."""
