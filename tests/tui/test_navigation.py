@@ -10,6 +10,7 @@ from perstack_tui.catalog import CheckpointRef
 from perstack_tui.storage.memory import MemoryStorage
 from perstack_tui.tui.screens.checkpoint import CheckpointScreen
 from perstack_tui.tui.screens.jobs import JobsScreen
+from perstack_tui.tui.widgets.header import StorageHeader
 from tests.conftest import COORDINATOR_JOB
 
 from .helpers import wait_for
@@ -133,3 +134,28 @@ async def test_ten_thousand_jobs_show_at_once_and_fill_in_visible_rows_first() -
         assert len(screen.order) == 10_000
         # details for the rest are still being fetched in the background
         assert screen._pending
+
+
+async def test_the_checkpoint_screen_header_shows_the_storage_and_its_failures(
+    real_dir, real_storage
+) -> None:
+    app = make_app(real_storage)
+    async with app.run_test(size=(120, 36)) as pilot:
+        screen = await open_coordinator_job(app, pilot)
+        screen.jump_to_step(1, COORDINATOR_RUN)
+        await pilot.press("c")
+        await wait_for(lambda: isinstance(app.screen, CheckpointScreen), pilot)
+        header = app.screen.query_one(StorageHeader)
+        await wait_for(lambda: app.screen.checkpoint is not None, pilot)
+        text = str(header.render())
+        assert f"filesystem:{real_dir}" in text and "● ok" in text
+        assert f"job {COORDINATOR_JOB}" in text
+        # the step's event vanishes: reading it fails, the header says so
+        (real_dir / STEP_1_CHECKPOINT_EVENT).unlink()
+        await app.pop_screen()
+        screen.jump_to_step(1, COORDINATOR_RUN)
+        await pilot.press("c")
+        await wait_for(lambda: isinstance(app.screen, CheckpointScreen), pilot)
+        header = app.screen.query_one(StorageHeader)
+        await wait_for(lambda: "✖ error" in str(header.render()), pilot)
+        assert app.is_running

@@ -45,6 +45,7 @@ from ..widgets.event_view import (
     render_messages,
     render_unreadable,
 )
+from ..widgets.header import StorageHeader
 from ..widgets.json_view import JsonView
 
 FILE_SOURCE = "checkpoint file"
@@ -187,7 +188,7 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
     CheckpointScreen > #cp-title { height: 1; background: $panel; padding: 0 1; }
     CheckpointScreen { layers: base loading; }
     CheckpointScreen > #cp-loading {
-        layer: loading; position: absolute; offset: 0 1; width: 100%; height: 1; display: none;
+        layer: loading; position: absolute; offset: 0 2; width: 100%; height: 1; display: none;
     }
     CheckpointScreen.-loading > #cp-loading { display: block; }
     CheckpointScreen > ContentSwitcher { height: 1fr; }
@@ -238,6 +239,7 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
         self.files_listed = False
 
     def compose(self) -> ComposeResult:
+        yield StorageHeader(f"job {self.job_id} · checkpoints")
         yield Static(Text("Checkpoint", "bold"), id="cp-title")
         yield LoadingIndicator(id="cp-loading")
         with ContentSwitcher(initial="cp-readable"):
