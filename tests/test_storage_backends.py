@@ -259,6 +259,18 @@ def test_prefix_gets_a_trailing_slash_as_perstack_adds_it():
     assert R2Storage("acct", "b").endpoint == "https://acct.r2.cloudflarestorage.com"
 
 
+def test_r2_talks_to_the_account_endpoint_in_region_auto_without_default_checksums():
+    storage = R2Storage("acct", "bucket", access_key_id="k", secret_access_key="s")
+    config = storage.client_config()
+    assert storage.client_region() == "auto"
+    assert config.request_checksum_calculation == "when_required"
+    assert config.response_checksum_validation == "when_required"
+    assert config.max_pool_connections == storage.max_concurrency == 16
+    client = storage._get_client()  # built offline: no request is made
+    assert client.meta.endpoint_url == "https://acct.r2.cloudflarestorage.com"
+    assert client.meta.region_name == "auto"
+
+
 @pytest.mark.s3
 async def test_s3_keys_live_under_the_prefix(s3_server, s3_storage):
     await s3_storage.store_event(event("job1", "run1", 1000, 1))
