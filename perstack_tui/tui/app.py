@@ -57,8 +57,14 @@ class PerstackApp(App[None]):
     BINDINGS = [
         Binding("q", "quit", "quit"),
         Binding("question_mark", "help", "help"),
-        Binding("colon", "command_palette", "jump", show=False),
-        Binding("T", "cycle_theme", "theme", show=False),
+        Binding(
+            "colon",
+            "command_palette",
+            "jump",
+            show=False,
+            tooltip="jump to a job, run, step or checkpoint",
+        ),
+        Binding("T", "cycle_theme", "theme", show=False, tooltip="next colour theme"),
     ]
 
     storage_state: reactive[str] = reactive("ok")

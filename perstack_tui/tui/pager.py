@@ -34,9 +34,9 @@ class PagerScreen(Screen[None]):
     """
 
     BINDINGS = [
-        Binding("escape", "close", "Back"),
-        Binding("q", "close", "Back", show=False),
-        Binding("e", "editor", "Open in $EDITOR"),
+        Binding("escape", "close", "Back", tooltip="close"),
+        Binding("q", "close", "Back", show=False, tooltip="close"),
+        Binding("e", "editor", "Open in $EDITOR", tooltip="open in $EDITOR"),
     ]
 
     def __init__(self, title: str, text: str) -> None:

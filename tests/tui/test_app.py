@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from rich.console import Console
+from textual.binding import Binding
 
 from perstack_tui.storage.base import NotFoundError, StorageError
 from perstack_tui.storage.filesystem import FileSystemStorage
@@ -250,16 +251,34 @@ async def test_export_event_from_the_job_screen(real_storage, tmp_path: Path) ->
         assert json.loads(target.read_text())["type"] == "startRun"
 
 
-async def test_help_lists_the_keys_of_every_screen(real_storage) -> None:
+def help_text(app: PerstackApp) -> str:
+    console = Console(width=120, record=True, file=io.StringIO())
+    for widget in app.screen.query("Static"):
+        console.print(widget.content)
+    return console.export_text()
+
+
+async def test_help_lists_the_keys_of_every_screen_from_their_bindings(
+    real_storage, monkeypatch
+) -> None:
+    from perstack_tui.tui.screens.checkpoint import CheckpointScreen
+    from perstack_tui.tui.screens.help import help_sections
+
+    added = Binding("z", "zoom", "zoom", tooltip="a key added to the checkpoint screen")
+    monkeypatch.setattr(CheckpointScreen, "BINDINGS", [*CheckpointScreen.BINDINGS, added])
     app = make_app(real_storage)
     async with app.run_test(size=(120, 36)) as pilot:
         await pilot.press("question_mark")
-        console = Console(width=120, record=True, file=io.StringIO())
-        for widget in app.screen.query("Static"):
-            console.print(widget.content)
-        text = console.export_text()
-        for expected in ("filter", "checkpoint", "follow", "copy id", "errors", "retry"):
-            assert expected in text
+        text = " ".join(help_text(app).split())
+        sections = help_sections(list(app.BINDINGS))
+        titles = [title for title, _ in sections]
+        for title in ("Event detail (focused)", "JSON tree (raw views)", "Checkpoint"):
+            assert title in titles and title in text
+        for _title, bindings in sections:
+            for binding in bindings:
+                assert (binding.tooltip or binding.description) in text, binding
+        assert "a key added to the checkpoint screen" in text
+        assert "open in $EDITOR" in text and "search keys and values" in text
         await pilot.press("escape")
         assert isinstance(app.screen, JobsScreen)
 

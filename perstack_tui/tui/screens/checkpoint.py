@@ -197,16 +197,22 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
     """
 
     BINDINGS = [
-        Binding("escape", "back", "back"),
-        Binding("left_square_bracket", "previous", "prev"),
-        Binding("right_square_bracket", "next", "next"),
-        Binding("d", "diff", "diff"),
-        Binding("l", "list", "list"),
-        Binding("r", "raw", "raw"),
-        Binding("e", "events", "events of step"),
+        Binding("escape", "back", "back", tooltip="back (from the list or diff, else to the job)"),
+        Binding("left_square_bracket", "previous", "prev", tooltip="previous checkpoint"),
+        Binding("right_square_bracket", "next", "next", tooltip="next checkpoint"),
+        Binding("d", "diff", "diff", tooltip="diff against the previous checkpoint"),
+        Binding("l", "list", "list", tooltip="the job's checkpoints by step"),
+        Binding("r", "raw", "raw", tooltip="raw JSON / readable"),
+        Binding("e", "events", "events of step", tooltip="back to the events of its step"),
         Binding("enter", "events", "events of step", show=False),
-        Binding("m", "more_messages", "more messages", show=False),
-        Binding("R,ctrl+r", "retry", "retry", show=False),
+        Binding(
+            "m",
+            "more_messages",
+            "more messages",
+            show=False,
+            tooltip="show more of the conversation",
+        ),
+        Binding("R,ctrl+r", "retry", "retry", show=False, tooltip="retry after a storage error"),
     ]
 
     def __init__(

@@ -144,24 +144,56 @@ class JobScreen(Screen[None]):
     """Runs on the left, events in the middle, the selected event's detail on the right."""
 
     BINDINGS = [
-        Binding("tab", "focus_next_pane", "pane", show=False),
-        Binding("shift+tab", "focus_previous_pane", "pane", show=False),
-        Binding("escape", "back", "back"),
-        Binding("f", "follow", "follow"),
-        Binding("c", "checkpoint", "checkpoint"),
-        Binding("left_square_bracket", "previous_checkpoint", "prev ckpt", show=False),
-        Binding("right_square_bracket", "next_checkpoint", "next ckpt", show=False),
-        Binding("u", "to_caller", "to caller", show=False),
-        Binding("E", "toggle_filter('errors')", "errors"),
-        Binding("t", "toggle_filter('tools')", "tools"),
-        Binding("D", "toggle_filter('delegations')", "delegations"),
-        Binding("number_sign", "step_range", "steps"),
-        Binding("slash", "text_filter", "filter", show=False),
+        Binding("tab", "focus_next_pane", "pane", show=False, tooltip="next pane"),
+        Binding("shift+tab", "focus_previous_pane", "pane", show=False, tooltip="previous pane"),
+        Binding("escape", "back", "back", tooltip="back (from the detail, a delegate, or the job)"),
+        Binding("f", "follow", "follow", tooltip="follow new events (again: stop)"),
+        Binding("c", "checkpoint", "checkpoint", tooltip="open the checkpoint of the step"),
+        Binding(
+            "left_square_bracket",
+            "previous_checkpoint",
+            "prev ckpt",
+            show=False,
+            tooltip="previous checkpoint event",
+        ),
+        Binding(
+            "right_square_bracket",
+            "next_checkpoint",
+            "next ckpt",
+            show=False,
+            tooltip="next checkpoint event",
+        ),
+        Binding(
+            "u",
+            "to_caller",
+            "to caller",
+            show=False,
+            tooltip="to the delegation that started this run",
+        ),
+        Binding("E", "toggle_filter('errors')", "errors", tooltip="only errors (toggle)"),
+        Binding(
+            "t", "toggle_filter('tools')", "tools", tooltip="only tool calls and results (toggle)"
+        ),
+        Binding(
+            "D", "toggle_filter('delegations')", "delegations", tooltip="only delegations (toggle)"
+        ),
+        Binding("number_sign", "step_range", "steps", tooltip="only steps: 5, >5, <=5, 1-10"),
+        Binding(
+            "slash", "text_filter", "filter", show=False, tooltip="filter events by type or text"
+        ),
         Binding("x", "clear_filters", "clear filters", show=False),
-        Binding("y", "copy_id", "copy id"),
-        Binding("Y", "copy_json", "copy JSON", show=False),
-        Binding("e", "export", "export"),
-        Binding("R,ctrl+r", "retry", "retry", show=False),
+        Binding("y", "copy_id", "copy id", tooltip="copy JOB/RUN#STEP (or the job / run id)"),
+        Binding(
+            "Y",
+            "copy_json",
+            "copy JSON",
+            show=False,
+            tooltip="copy the event's JSON (secrets masked)",
+        ),
+        Binding(
+            "e", "export", "export", tooltip="export the event (runs pane: the run or the job)"
+        ),
+        Binding("R,ctrl+r", "retry", "retry", show=False, tooltip="retry after a storage error"),
     ]
 
     DEFAULT_CSS = """

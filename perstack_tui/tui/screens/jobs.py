@@ -68,13 +68,13 @@ class JobsScreen(Screen[None]):
     """Every job in the storage; enter opens one."""
 
     BINDINGS = [
-        Binding("enter", "open_job", "open", show=True, priority=False),
-        Binding("slash", "filter", "filter"),
-        Binding("s", "sort", "sort"),
-        Binding("S", "reverse", "reverse"),
-        Binding("y", "copy", "copy id"),
-        Binding("e", "export", "export job"),
-        Binding("R,ctrl+r", "retry", "retry/refresh"),
+        Binding("enter", "open_job", "open", tooltip="open the job"),
+        Binding("slash", "filter", "filter", tooltip="filter by id, expert or status"),
+        Binding("s", "sort", "sort", tooltip="sort by the next column"),
+        Binding("S", "reverse", "reverse", tooltip="reverse the order"),
+        Binding("y", "copy", "copy id", tooltip="copy the job id"),
+        Binding("e", "export", "export job", tooltip="export the job (secrets masked)"),
+        Binding("R,ctrl+r", "retry", "retry/refresh", tooltip="list again (retry after an error)"),
         Binding("escape", "clear_filter", "clear filter", show=False),
     ]
 

@@ -490,10 +490,16 @@ class EventDetail(Vertical):
     """
 
     BINDINGS = [
-        Binding("r", "toggle_raw", "raw/readable"),
-        Binding("o", "open", "open"),
+        Binding("r", "toggle_raw", "raw/readable", tooltip="raw JSON / readable"),
+        Binding("o", "open", "open", tooltip="open the text in a pager (raw: the selected value)"),
         Binding("O", "open_in_editor", "open in $EDITOR", show=False),
-        Binding("m", "more_messages", "more messages", show=False),
+        Binding(
+            "m",
+            "more_messages",
+            "more messages",
+            show=False,
+            tooltip="show more of the conversation",
+        ),
     ]
 
     def __init__(self, **kwargs: Any) -> None:

@@ -308,10 +308,10 @@ class JsonView(Vertical):
     """
 
     BINDINGS = [
-        Binding("slash", "search", "search"),
+        Binding("slash", "search", "search", tooltip="search keys and values"),
         Binding("n", "next_match", "next match", show=False),
         Binding("N", "previous_match", "previous match", show=False),
-        Binding("o", "open", "open"),
+        Binding("o", "open", "open", tooltip="open the selected value in a pager"),
         Binding("O", "open_in_editor", "open in $EDITOR", show=False),
     ]
 
