@@ -8,6 +8,7 @@ from pathlib import Path
 from perstack_tui import keys
 from perstack_tui.storage.filesystem import FileSystemStorage
 from perstack_tui.tui.app import Target
+from perstack_tui.tui.screens import jobs as jobs_screen
 from perstack_tui.tui.screens.job import JobScreen
 from perstack_tui.tui.screens.jobs import JobsScreen
 from tests.conftest import CLI_RUN, COORDINATOR_JOB
@@ -18,6 +19,7 @@ from .test_app import make_app
 LIVE_JOB = "livejob0000000000000000a1"
 NEW_RUN = "continuedrun00000000000b2"
 SOURCE_RUN = CLI_RUN / "jobs" / COORDINATOR_JOB / "runs" / "r3k7c4urwywzgewayor7pkse"
+HELPER_RUN = CLI_RUN / "jobs" / COORDINATOR_JOB / "runs" / "hadyhjk3onqq4qi3j6ixtsng"
 
 
 def event_like(kind: str, timestamp: int, step: int, job_id: str = LIVE_JOB) -> dict:
@@ -117,3 +119,34 @@ async def test_a_continued_runs_new_events_are_placed_by_the_folder_they_are_sto
         assert len(old.events) == 1
         assert screen.rows[-1].run_id == NEW_RUN and screen.rows[-1].key == key
         assert screen.events[key].type == "callTools"  # the body is found under its real key
+
+
+async def test_a_running_job_scrolled_off_screen_shows_its_new_status_when_it_ends(
+    tmp_path: Path, monkeypatch
+) -> None:
+    monkeypatch.setattr(jobs_screen, "RUNNING_ALL_INTERVAL", 0.3)
+    storage = FileSystemStorage(tmp_path / "perstack")
+    t = 1795299000000
+    for i in range(60):  # finished jobs, newer than the running one: it sorts last
+        job = {"id": f"done{i:02d}", "status": "completed", "coordinatorExpertKey": "x"}
+        await storage.store_job({**job, "startedAt": t + 1000 * (i + 1), "totalSteps": 1})
+    start = event_like("startRun", t, 1)
+    await write(storage, start)
+    app = make_app(storage)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: isinstance(app.screen, JobsScreen) and app.screen.order, pilot)
+        screen = app.screen
+        await wait_for(lambda: not screen._pending, pilot)
+        assert screen.order[-1] == LIVE_JOB
+        assert app.catalog.cached_job(LIVE_JOB).status == "running"
+        _first, last = screen.list.visible_range
+        assert screen.order.index(LIVE_JOB) >= last  # off screen
+        end = json.loads(next(HELPER_RUN.glob("event-*-completeRun.json")).read_text())
+        end.update(jobId=LIVE_JOB, runId=start["runId"], timestamp=t + 500, stepNumber=2)
+        await write(storage, end)
+        await wait_for(
+            lambda: app.catalog.cached_job(LIVE_JOB).status == "completed", pilot, timeout=5
+        )
+        summary = app.catalog.cached_job(LIVE_JOB)
+        assert summary.steps == 2 and summary.usage.totalTokens > 0
+        assert "completed" in screen.render_row(screen.order.index(LIVE_JOB), 120).plain

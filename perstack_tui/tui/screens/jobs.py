@@ -41,6 +41,13 @@ LOADING_MARK = ("…", "dim", "loading")
 #: sort keys the `s` key cycles through: (name, key function, newest/largest first)
 SORTS = ("started", "expert", "status", "steps", "tokens", "id")
 _BATCH = 32
+#: running jobs on screen are refreshed this often (seconds)...
+RUNNING_VISIBLE_INTERVAL = 3.0
+#: ...and every running job, on screen or not, this often (so a job that finished while
+#: scrolled away shows it); jobs that are not running never change and are never refreshed
+RUNNING_ALL_INTERVAL = 20.0
+#: running jobs refreshed at once
+_REFRESH_CONCURRENCY = 4
 
 
 def status_mark(status: str | None) -> tuple[str, str, str]:
@@ -97,6 +104,7 @@ class JobsScreen(Screen[None]):
         self._dirty = False
         self._wanted = asyncio.Event()
         self._ids_listed = asyncio.Event()
+        self._refreshing = False
 
     # --- layout -------------------------------------------------------------------------
 
@@ -122,7 +130,8 @@ class JobsScreen(Screen[None]):
         self.fill_summaries()
         self.set_interval(0.4, self._resort_if_dirty)
         self.watch_new_jobs()
-        self.set_interval(3.0, self._refresh_running)
+        self.set_interval(RUNNING_VISIBLE_INTERVAL, self._refresh_visible_running)
+        self.set_interval(RUNNING_ALL_INTERVAL, self._refresh_all_running)
 
     # --- loading ------------------------------------------------------------------------
 
@@ -190,26 +199,46 @@ class JobsScreen(Screen[None]):
         async for new_ids in watcher.new_job_ids():
             self.add_job_ids(new_ids)
 
-    async def _refresh_running(self) -> None:
+    def _running_of(self, job_ids: list[str]) -> list[str]:
+        catalog = self.app.catalog
+        return [
+            j for j in job_ids if (s := catalog.cached_job(j)) is not None and s.status == "running"
+        ]
+
+    def _refresh_visible_running(self) -> None:
         """Running jobs on screen update their status, steps and tokens."""
         first, last = self.list.visible_range
-        catalog = self.app.catalog
-        running = [
-            j
-            for j in self.order[first:last]
-            if (s := catalog.cached_job(j)) is not None and s.status == "running"
-        ]
+        running = self._running_of(self.order[first:last])
+        if running:
+            self.refresh_jobs(running)
+
+    def _refresh_all_running(self) -> None:
+        """Every running job, on screen or not (scrolled away, or hidden by the filter)."""
+        running = self._running_of(self.job_ids)
         if running:
             self.refresh_jobs(running)
 
     @work(group="refresh-running")
     async def refresh_jobs(self, job_ids: list[str]) -> None:
+        """Re-summarize ``job_ids`` (a few at once); skipped while a refresh is under way."""
+        if self._refreshing:
+            return
+        self._refreshing = True
         catalog = self.app.catalog
-        for job_id in job_ids:
-            if await self.app.guarded(catalog.job(job_id, refresh=True), quiet=True):
-                self._dirty = True
+        limit = asyncio.Semaphore(_REFRESH_CONCURRENCY)
+
+        async def one(job_id: str) -> None:
+            async with limit:
+                if await self.app.guarded(catalog.job(job_id, refresh=True), quiet=True):
+                    self._dirty = True
+
+        try:
+            await asyncio.gather(*(one(j) for j in job_ids))
+        finally:
+            self._refreshing = False
         if self.query("#jobs"):
             self.list.refresh()
+            self._update_status()
 
     # --- order and filter ---------------------------------------------------------------
 
