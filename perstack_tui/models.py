@@ -62,13 +62,14 @@ class Usage(Model):
 
 
 class Job(Model):
+    # Field order is Perstack's, so a stored Job is byte-identical to the job.json it writes.
     id: str
-    status: str
     coordinatorExpertKey: str
+    status: str
     totalSteps: int = 0
+    startedAt: int
     maxSteps: int | None = None
     usage: Usage = Field(default_factory=Usage)
-    startedAt: int
     finishedAt: int | None = None
 
 

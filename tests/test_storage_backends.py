@@ -225,6 +225,12 @@ async def test_stored_files_are_byte_identical_to_what_perstack_wrote(storage):
             assert stored == compact, key
 
 
+async def test_a_stored_job_model_is_byte_identical_to_perstacks_job_json(storage):
+    job = Job.model_validate(json.loads(REAL_JOB_FILE.read_bytes()))
+    await storage.store_job(job)
+    assert await storage.read_bytes(keys.job_key(job.id)) == REAL_JOB_FILE.read_bytes()
+
+
 async def test_real_fixtures_parse_identically_on_every_backend(storage, real_storage):
     await upload(storage, {**real_files(), CORRUPT_EVENT: (CLI_RUN / CORRUPT_EVENT).read_bytes()})
     assert await storage.list_job_ids() == await real_storage.list_job_ids()
