@@ -11,6 +11,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 import venv
 from pathlib import Path
 
@@ -47,10 +48,18 @@ def cmd_run(args: list[str]) -> int:
     demo = ROOT / ".demo" / "perstack"
     if not demo.is_dir():
         subprocess.run([str(PY), "-m", "perstack_tui", "demo", "--path", str(demo)], check=True)
+    jobs = demo / "jobs"
+    before = set(os.listdir(jobs))
     writer = subprocess.Popen(
         [str(PY), "-m", "perstack_tui", "demo", "--path", str(demo), "--live", "--quiet"],
         cwd=ROOT,
     )
+    # Open the app once the live job exists, so --follow picks it (not an older running one).
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and writer.poll() is None:
+        if set(os.listdir(jobs)) - before:
+            break
+        time.sleep(0.1)
     try:
         return run(str(PY), "-m", "perstack_tui", "--storage", str(demo), "--follow", *args)
     finally:
