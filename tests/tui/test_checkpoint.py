@@ -271,3 +271,16 @@ async def test_checkpoints_are_read_only_when_shown_diffed_or_listed(real_dir: P
         await wait_for(pilot, lambda: not any(e.unread_file for e in screen.entries), "list")
         step_2_file = keys.checkpoint_key(COORDINATOR_JOB, "pqddsbnfwoeknpfn5jdqyfa9")
         assert storage.reads[2:] == [step_2_file]
+
+
+async def test_o_opens_the_whole_checkpoint_in_the_pager(real_storage):
+    from perstack_tui.tui.pager import PagerScreen
+
+    async with app_for(real_storage, STEP_1_EVENT).run_test(size=(120, 36)) as pilot:
+        screen = await settled(pilot)
+        title = all_text(screen.query_one("#cp-title"))
+        assert "step 1 (1 of 3)" in title and "1 file not placed (l)" in title
+        await pilot.press("o")
+        await wait_for(pilot, lambda: isinstance(pilot.app.screen, PagerScreen), "the pager")
+        assert "Conversation (" in pilot.app.screen.text
+        assert "more lines (press o to open)" not in pilot.app.screen.text

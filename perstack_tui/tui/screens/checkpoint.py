@@ -37,8 +37,10 @@ from ...describe import event_checkpoint
 from ...diff import diff_checkpoints, diff_lines
 from ...models import Checkpoint, Unreadable, parse_event, parse_model
 from ...storage.base import StorageError
+from ..pager import open_in_editor, open_in_pager
 from ..widgets.event_view import (
     MAX_MESSAGES,
+    blocks_text,
     raw_json,
     render_checkpoint,
     render_failure,
@@ -98,11 +100,11 @@ class CheckpointEntry:
     def label(self) -> Text:
         line = Text(f"step {self.step if self.known_step else '?':>4}  ", "bold")
         if self.unplaced:
-            line.append(f"{'(not read yet)':<26}", "dim italic")
+            line.append(f"{'(not read yet)':<27}", "dim italic")
         else:
             style = "bold red" if self.status == "unreadable" else "cyan" if self.status else "dim"
-            line.append(f"{self.status or '?':<26}", style)
-        line.append(f"{self.source:<22}", "dim")
+            line.append(f"{self.status or '?':<27}", style)
+        line.append(f"{self.source:<27}", "dim")
         if self.run_id:
             line.append(f"run {self.run_id}", "dim")
         elif self.checkpoint_id:
@@ -110,8 +112,27 @@ class CheckpointEntry:
         return line
 
 
+#: the status of the checkpoint an event of this type carries (a fact of the format), so
+#: the list can show it before the checkpoint is read
+_STATUS_AFTER = {
+    "continueToNextStep": "proceeding",
+    "completeRun": "completed",
+    "stopRunByError": "stoppedByError",
+    "stopRunByDelegate": "stoppedByDelegate",
+    "stopRunByInteractiveTool": "stoppedByInteractiveTool",
+    "stopRunByExceededMaxSteps": "stoppedByExceededMaxSteps",
+}
+
+
 def _entry_from_ref(ref: CheckpointRef) -> CheckpointEntry:
-    return CheckpointEntry(ref.step, ref.run_id, ref.key, ref.event_type, ref.timestamp)
+    return CheckpointEntry(
+        ref.step,
+        ref.run_id,
+        ref.key,
+        ref.event_type,
+        ref.timestamp,
+        status=_STATUS_AFTER.get(ref.event_type),
+    )
 
 
 def _file_entry(job_id: str, checkpoint_id: str) -> CheckpointEntry:
@@ -156,14 +177,18 @@ def _render(checkpoint: Checkpoint | Unreadable, limit: int) -> _Rendered:
         return _Rendered(render_failure(error), {"error": repr(error)})
 
 
-def _render_diff(previous: Checkpoint | Unreadable | None, current: Checkpoint) -> list[Text]:
+def _render_diff(
+    previous: Checkpoint | Unreadable | None, current: Checkpoint, *, full: bool = False
+) -> list[Text]:
     try:
-        return _diff_blocks(previous, current)
+        return _diff_blocks(previous, current, full=full)
     except Exception as error:  # a shape nobody foresaw must not take the app down
         return render_failure(error)
 
 
-def _diff_blocks(previous: Checkpoint | Unreadable | None, current: Checkpoint) -> list[Text]:
+def _diff_blocks(
+    previous: Checkpoint | Unreadable | None, current: Checkpoint, *, full: bool = False
+) -> list[Text]:
     if isinstance(previous, Unreadable):
         return [
             Text("The previous checkpoint is unreadable:", "bold red"),
@@ -177,7 +202,7 @@ def _diff_blocks(previous: Checkpoint | Unreadable | None, current: Checkpoint) 
         line.highlight_words(["Status:"], "bold")
     if diff.new_messages:
         blocks.append(Text(f"── New messages ({len(diff.new_messages)}) ", "bold underline"))
-        blocks.extend(render_messages(diff.new_messages))
+        blocks.extend(render_messages(diff.new_messages, full=full))
     return blocks
 
 
@@ -212,6 +237,8 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
             show=False,
             tooltip="show more of the conversation",
         ),
+        Binding("o", "open", "open", tooltip="open it whole in a pager (raw: the selected value)"),
+        Binding("O", "open_in_editor", "open in $EDITOR", show=False),
         Binding("R,ctrl+r", "retry", "retry", show=False, tooltip="retry after a storage error"),
     ]
 
@@ -512,26 +539,32 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
     def _index(self) -> int:
         return next((i for i, e in enumerate(self.entries) if e is self.current), -1)
 
+    def _placed(self) -> list[CheckpointEntry]:
+        """The entries ``[`` and ``]`` walk: every one but the files not placed yet."""
+        return [e for e in self.entries if not e.unplaced or e is self.current]
+
     def _update_title(self) -> None:
         entry = self.current
         title = Text("Checkpoint ", "bold")
         if entry is not None:
+            placed = self._placed()
+            position = next((i for i, e in enumerate(placed) if e is entry), -1) + 1
             title.append(f"step {entry.step if entry.known_step else '?'}", "bold")
+            title.append(f" ({position} of {len(placed)})", "dim")
             checkpoint = self.checkpoint
             if isinstance(checkpoint, Checkpoint):
                 title.append(f"  {checkpoint.status}", "cyan")
                 if checkpoint.expert is not None:
                     title.append(f"  {checkpoint.expert.key}", "")
-            title.append(f"  ({self._index() + 1} of {len(self.entries)}", "dim")
-            unplaced = sum(1 for e in self.entries if e.unplaced)
-            if self.scanning:
-                title.append(", reading files…", "dim")
-            elif unplaced:
-                title.append(f", {unplaced} file{'s' * (unplaced > 1)} not read: l lists", "dim")
-            title.append(")", "dim")
             title.append(f"  {entry.source}", "dim")
             if entry.run_id:
-                title.append(f"  run {entry.run_id}", "dim")
+                title.append(f"  run {entry.run_id[:8]}", "dim")
+            unplaced = sum(1 for e in self.entries if e.unplaced and e is not entry)
+            if self.scanning:
+                title.append("  · reading files…", "yellow")
+            elif unplaced:
+                files = f"{unplaced} file{'s' * (unplaced > 1)}"
+                title.append(f"  · {files} not placed (l)", "dim")
         self.query_one("#cp-title", Static).update(title)
 
     def _switch(self, view: str) -> None:
@@ -549,12 +582,13 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
             self.dismiss(None)
 
     def _step_by(self, direction: int) -> None:
-        index = self._index()
+        placed = self._placed()
+        index = next((i for i, e in enumerate(placed) if e is self.current), -1)
         if index < 0:
             return
         new = index + direction
-        if 0 <= new < len(self.entries):
-            self._go(self.entries[new])
+        if 0 <= new < len(placed):
+            self._go(placed[new])
         else:
             self.notify("no " + ("earlier" if direction < 0 else "later") + " checkpoint")
 
@@ -581,10 +615,46 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
         if not isinstance(current, Checkpoint):
             text.update(Text("No readable checkpoint to compare", "red"))
             return
+        previous = await self._previous_checkpoint()
+        text.update(Group(*await asyncio.to_thread(_render_diff, previous, current)))
+
+    async def _previous_checkpoint(self) -> Checkpoint | Unreadable | None:
         index = self._index()
         before = [e for e in self.entries[: max(index, 0)] if e.known_step]
-        previous = await self._load(before[-1]) if before else None
-        text.update(Group(*await asyncio.to_thread(_render_diff, previous, current)))
+        return await self._load(before[-1]) if before else None
+
+    async def _full_text(self) -> tuple[str, str] | None:
+        """The shown checkpoint (or diff) whole, as plain text, and a title for it."""
+        checkpoint, entry = self.checkpoint, self.current
+        if checkpoint is None or entry is None:
+            return None
+        title = f"checkpoint step {entry.step if entry.known_step else '?'}"
+        if isinstance(checkpoint, Unreadable):
+            blocks = render_unreadable(checkpoint)
+        elif self.view == "diff":
+            previous = await self._previous_checkpoint()
+            blocks = await asyncio.to_thread(_render_diff, previous, checkpoint, full=True)
+            title = f"diff to {title}"
+        else:
+            blocks = await asyncio.to_thread(render_checkpoint, checkpoint, full=True)
+        return title, blocks_text(blocks)
+
+    async def action_open(self) -> None:
+        """The checkpoint (or diff) whole in a pager; in the raw view, the selected value."""
+        if self.view == "raw":
+            await self.query_one(JsonView).action_open()
+            return
+        found = await self._full_text()
+        if found is not None:
+            open_in_pager(self.app, *found)
+
+    async def action_open_in_editor(self) -> None:
+        if self.view == "raw":
+            await self.query_one(JsonView).action_open_in_editor()
+            return
+        found = await self._full_text()
+        if found is not None:
+            await open_in_editor(self.app, found[1])
 
     def action_list(self) -> None:
         if self.view == "list":
