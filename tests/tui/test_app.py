@@ -338,3 +338,22 @@ async def test_a_job_that_does_not_exist_says_so(real_storage) -> None:
 def test_not_found_is_a_storage_error() -> None:
     # the app catches StorageError; NotFoundError must be one of them
     assert issubclass(NotFoundError, StorageError)
+
+
+async def test_enter_right_after_start_opens_the_top_job_and_the_count_shows(
+    real_storage,
+) -> None:
+    app = make_app(real_storage)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: jobs_loaded(app), pilot)
+        await pilot.pause()
+        jobs = app.screen
+        # ids came in id order; the summaries re-sorted them; the untouched cursor stays on top
+        assert jobs.list.cursor == 0
+        status = jobs.query_one("#jobs-status")
+        footer = jobs.query_one("Footer")
+        assert "3 jobs" in str(status.render())
+        assert status.region.height == 1 and status.region.bottom <= footer.region.y
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, JobScreen), pilot)
+        assert app.screen.job_id == PROGRAMMATIC_JOB

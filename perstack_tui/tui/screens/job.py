@@ -50,7 +50,7 @@ from ...models import (
 )
 from ..widgets.header import StorageHeader
 from ..widgets.virtual_list import VirtualList
-from .jobs import status_mark
+from .jobs import fit, status_mark
 
 ALL_RUNS = "all runs"
 #: event types whose body may hold a tool error (the errors filter reads them)
@@ -556,7 +556,8 @@ class JobScreen(Screen[None]):
             run = next((r for r in self.runs if r.run_id == row.run_id), None)
             indent = "·" * (run.depth if run else 0)
             size = 16 if width >= 90 else 10
-            text.append(f"{indent}{(run.expert if run else '')[:size]:<{size}}", "cyan")
+            expert = fit(run.expert if run else "", size + 1)
+            text.append(f"{indent}{expert:<{size}}", "cyan")
             text.append(" ")
         body = self.events.get(meta.key)
         if row.stream is not None:
@@ -616,10 +617,14 @@ class JobScreen(Screen[None]):
         where = f"job {self.job_id}"
         if summary is not None:
             _mark, _style, label = status_mark(summary.status)
+            duration = summary.duration_ms
+            if duration is None and summary.status == "running" and summary.started_at:
+                duration = int(self.app.now() * 1000) - summary.started_at
+            # the status first: on a narrow terminal the end of the line is cut
             where += (
-                f" · {summary.expert} · {label} · {summary.steps} steps"
+                f" · {label} · {summary.expert} · {summary.steps} steps"
                 f" · {format_tokens(summary.usage.totalTokens)} tokens"
-                f" · {format_duration(summary.duration_ms)}"
+                f" · {format_duration(duration)}"
             )
         self.query_one(StorageHeader).set_where(where)
 

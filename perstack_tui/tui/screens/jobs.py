@@ -67,8 +67,25 @@ class JobsColumns:
         return self.width >= 110
 
     @property
+    def _free(self) -> int:
+        """What is left for the job id and the expert after the fixed columns."""
+        fixed = 3 + 12 + 10 + (17 if self.wide else 0) + 10 + 6 + 8 + 2
+        return max(0, self.width - fixed)
+
+    @property
+    def job(self) -> int:
+        """Room for a whole cuid (24 characters) when the terminal has it."""
+        return min(25, max(11, self._free // 2))
+
+    @property
     def expert(self) -> int:
-        return 25 if self.width >= 100 else 16
+        return min(30, max(12, self._free - self.job))
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` in ``width - 1`` cells (one space before the next column), cut with ``…``."""
+    room = max(1, width - 1)
+    return text if len(text) <= room else text[: room - 1] + "…"
 
 
 class JobsScreen(Screen[None]):
@@ -88,9 +105,9 @@ class JobsScreen(Screen[None]):
     DEFAULT_CSS = """
     JobsScreen #jobs-heading { height: 1; padding: 0 1; background: $boost; color: $text-muted; }
     JobsScreen #jobs { height: 1fr; }
-    JobsScreen #jobs-filter { dock: bottom; display: none; }
+    JobsScreen #jobs-filter { display: none; }
     JobsScreen.filtering #jobs-filter { display: block; }
-    JobsScreen #jobs-status { dock: bottom; height: 1; padding: 0 1; color: $text-muted; }
+    JobsScreen #jobs-status { height: 1; padding: 0 1; color: $text-muted; background: $boost; }
     """
 
     def __init__(self) -> None:
@@ -105,6 +122,8 @@ class JobsScreen(Screen[None]):
         self._wanted = asyncio.Event()
         self._ids_listed = asyncio.Event()
         self._refreshing = False
+        #: the user moved the cursor: re-sorting keeps it on that job (else on the top row)
+        self._picked = False
 
     # --- layout -------------------------------------------------------------------------
 
@@ -113,10 +132,11 @@ class JobsScreen(Screen[None]):
         with Vertical():
             yield Static(id="jobs-heading")
             yield VirtualList(self.render_row, id="jobs", empty_text="loading jobs…")
-        yield Input(
-            placeholder="filter: id, expert or status (enter keeps, esc clears)", id="jobs-filter"
-        )
-        yield Static(id="jobs-status")
+            yield Input(
+                placeholder="filter: id, expert or status (enter keeps, esc clears)",
+                id="jobs-filter",
+            )
+            yield Static(id="jobs-status")
         yield Footer()
 
     @property
@@ -281,7 +301,7 @@ class JobsScreen(Screen[None]):
             loaded = [j for j in order if self.summary(j) is not None]
             order = loaded[::-1] + order[len(loaded) :]
         self.order = order
-        cursor = order.index(current) if current in order else 0
+        cursor = order.index(current) if current in order and self._picked else 0
         self.list.set_row_count(len(order), cursor=cursor)
         if not order and self.job_ids:
             self.list.set_empty_text(f"no job matches {self.filter_text!r}  (esc clears)")
@@ -301,6 +321,7 @@ class JobsScreen(Screen[None]):
             self._apply_order()
         if job_id not in self.order:
             return False
+        self._picked = True
         self.list.set_cursor(self.order.index(job_id))
         return True
 
@@ -314,12 +335,12 @@ class JobsScreen(Screen[None]):
         row = Text(no_wrap=True)
         row.append(f" {mark} ", style)
         row.append(f"{label:<12}", style)
-        row.append(f"{job_id[:10]:<11}", "bold")
+        row.append(f"{fit(job_id, columns.job):<{columns.job}}", "bold")
         if summary is None:
             row.append("…", "dim")
             return row
         size = columns.expert
-        row.append(f"{summary.expert[: size - 1]:<{size}}", "cyan")
+        row.append(f"{fit(summary.expert, size):<{size}}", "cyan")
         now_ms = int(self.app.now() * 1000)
         row.append(f"{format_relative(summary.started_at, now_ms):>9} ", "")
         if columns.wide:
@@ -339,7 +360,7 @@ class JobsScreen(Screen[None]):
         columns = JobsColumns(self.size.width or 120)
         wide = columns.wide
         heading = (
-            f"   {'status':<12}{'job':<11}{'expert':<{columns.expert}}{'started':>9} "
+            f"   {'status':<12}{'job':<{columns.job}}{'expert':<{columns.expert}}{'started':>9} "
             + (f"{'(UTC)':<17}" if wide else "")
             + f"{'duration':>9} {'steps':>5} {'tokens':>7}"
         )
@@ -360,6 +381,11 @@ class JobsScreen(Screen[None]):
         self._update_heading()
 
     # --- events and actions -------------------------------------------------------------
+
+    @on(VirtualList.Highlighted, "#jobs")
+    def _highlighted(self, event: VirtualList.Highlighted) -> None:
+        if event.index != 0:
+            self._picked = True
 
     @on(VirtualList.Scrolled, "#jobs")
     def _visible_changed(self) -> None:

@@ -7,10 +7,24 @@ from textual.widgets import Static
 
 _STATE_STYLE = {"ok": "green", "loading": "yellow", "error": "bold red"}
 _STATE_MARK = {"ok": "●", "loading": "◌", "error": "✖"}
+#: a storage location is never cut shorter than this (its start and end stay)
+_MIN_LOCATION = 24
+
+
+def middle_cut(text: str, width: int) -> str:
+    """``text`` in ``width`` cells, cut in the middle (both ends of a path say the most)."""
+    if len(text) <= width:
+        return text
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head) :]
 
 
 class StorageHeader(Static):
-    """``perstack-tui │ filesystem:/data/perstack │ ● ok │ job abc…`` (follows the app)."""
+    """``perstack-tui  filesystem:/data/perstack  ● ok  │ job abc…`` (follows the app).
+
+    On a narrow terminal the brand goes first, then the middle of the storage location,
+    so the state and where the user is stay readable.
+    """
 
     DEFAULT_CSS = """
     StorageHeader {
@@ -31,23 +45,35 @@ class StorageHeader(Static):
         self.watch(self.app, "storage_problem", self._update, init=False)
         self._update()
 
+    def on_resize(self) -> None:
+        self._update()
+
     def set_where(self, where: str) -> None:
         self.where = where
         self._update()
 
     def _update(self, _value: object = None) -> None:
+        self.update(self.line(self.content_size.width or 200))
+
+    def line(self, width: int) -> Text:
+        """The header as it fits in ``width`` cells."""
         app = self.app
         state = getattr(app, "storage_state", "ok")
-        text = Text.assemble(
-            ("perstack-tui", "bold"),
-            "  ",
-            (str(getattr(app, "storage_location", "")), "cyan"),
-            "  ",
-            (f"{_STATE_MARK.get(state, '?')} {state}", _STATE_STYLE.get(state, "")),
-        )
+        location = str(getattr(app, "storage_location", ""))
+        status = Text(f"{_STATE_MARK.get(state, '?')} {state}", _STATE_STYLE.get(state, ""))
         problem = getattr(app, "storage_problem", "")
         if state == "error" and problem:
-            text.append(f": {problem}  (R retry)", "red")
-        if self.where:
-            text.append(f"  │ {self.where}", "bold")
-        self.update(text)
+            status.append(f": {problem}  (R retry)", "red")
+        where = Text(f"  │ {self.where}", "bold") if self.where else Text()
+
+        def assemble(brand: bool, location: str) -> Text:
+            parts = [("perstack-tui", "bold"), "  "] if brand else []
+            return Text.assemble(*parts, (location, "cyan"), "  ", status, where)
+
+        text = assemble(True, location)
+        if text.cell_len > width:
+            text = assemble(False, location)
+        if text.cell_len > width:
+            room = len(location) - (text.cell_len - width)
+            text = assemble(False, middle_cut(location, max(room, _MIN_LOCATION)))
+        return text
