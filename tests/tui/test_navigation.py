@@ -130,10 +130,11 @@ async def test_ten_thousand_jobs_show_at_once_and_fill_in_visible_rows_first() -
         await wait_for(
             lambda: all(app.catalog.cached_job(j) for j in screen.order[first:last]), pilot
         )
-        assert time.monotonic() - started < 1.0
+        # a generous bound: the machine may be busy; the order of fetching is what matters
+        assert time.monotonic() - started < 5.0
         assert len(screen.order) == 10_000
-        # details for the rest are still being fetched in the background
-        assert screen._pending
+        # the rows on screen came first: most details are still being fetched
+        assert len(screen._pending) > 9_000, len(screen._pending)
 
 
 async def test_the_checkpoint_screen_header_shows_the_storage_and_its_failures(
