@@ -162,6 +162,35 @@ async def test_event_metas_come_from_names_and_resume_after_a_key(storage):
     assert await storage.list_event_metas("job1", "run1", start_after=metas[-1].key) == []
 
 
+async def test_tree_lists_every_object_under_a_prefix_by_key(storage):
+    await storage.store_event(event("job-b", "run1", 1000, 1))
+    await storage.store_event(event("job-b", "run1", 1001, 2, "callTools"))
+    await storage.store_event(event("job-a", "run9", 999, 1))
+    await storage.store_checkpoint(checkpoint("job-b", "cp1", 1))
+    await storage.store_job(job("job-b", 1000))
+    await storage.write_bytes("jobs/job-b-x/job.json", b"{}")  # sorts between job-b/ keys
+    everything = await storage.list_tree("jobs/")
+    expected = sorted(
+        [
+            keys.event_key("job-b", "run1", 1000, 1, "streamReasoning"),
+            keys.event_key("job-b", "run1", 1001, 2, "callTools"),
+            keys.event_key("job-a", "run9", 999, 1, "streamReasoning"),
+            keys.checkpoint_key("job-b", "cp1"),
+            keys.job_key("job-b"),
+            "jobs/job-b-x/job.json",
+        ]
+    )
+    assert [o.key for o in everything] == expected
+    # the fallback (a walk over folders) agrees with the backend's one listing
+    assert [o.key for o in await KeyValueStorage.list_tree(storage, "jobs/")] == expected
+    assert [o.key for o in await storage.list_tree("jobs/job-a/")] == [expected[0]]
+    assert await storage.list_tree("jobs/no-such-job/") == []
+    with_sizes = await storage.list_tree(keys.job_prefix("job-b"), stat=True)
+    sizes = {o.key: o.size for o in with_sizes}
+    assert sizes[keys.job_key("job-b")] == len(await storage.read_bytes(keys.job_key("job-b")))
+    assert all(o.modified > 0 for o in with_sizes)
+
+
 async def test_read_event_parses_and_a_missing_key_is_unreadable(storage):
     await storage.store_event(event("job1", "run1", 1000, 1))
     key = keys.event_key("job1", "run1", 1000, 1, "streamReasoning")
@@ -369,6 +398,11 @@ async def test_listings_page_past_1000_keys(s3_server, paged_bucket, kind):
         assert [m.timestamp for m in rest] == [1_000_000 + i for i in range(1050, PAGED_EVENTS)]
         job_ids = await storage.list_job_ids()
         assert job_ids == [f"job-{i:04}" for i in range(PAGED_JOBS)]
+        pages_before = storage.stats["list"]
+        tree = await storage.list_tree("jobs/")
+        assert len(tree) == PAGED_EVENTS + PAGED_JOBS - 1
+        assert [o.key for o in tree] == sorted(o.key for o in tree)
+        assert storage.stats["list"] - pages_before == 3  # 2,109 keys, 1,000 a page
     finally:
         await storage.close()
 

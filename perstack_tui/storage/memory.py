@@ -39,6 +39,16 @@ class MemoryStorage(KeyValueStorage):
             key=lambda o: o.key,
         )
 
+    async def list_tree(self, prefix: str, *, stat: bool = False) -> list[ObjectInfo]:
+        return sorted(
+            (
+                ObjectInfo(key, len(data), modified)
+                for key, (data, modified) in self.objects.items()
+                if key.startswith(prefix)
+            ),
+            key=lambda o: o.key,
+        )
+
     async def read_bytes(self, key: str) -> bytes:
         try:
             return self.objects[key][0]
