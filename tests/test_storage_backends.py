@@ -191,6 +191,35 @@ async def test_tree_lists_every_object_under_a_prefix_by_key(storage):
     assert all(o.modified > 0 for o in with_sizes)
 
 
+async def test_key_listing_names_what_the_object_listing_lists(storage):
+    for timestamp in (1000, 1001, 1002):
+        await storage.store_event(event("job1", "run1", timestamp, 1))
+    await storage.store_event(event("job1", "run1x", 1003, 1))  # a sibling folder, not listed
+    prefix = keys.run_prefix("job1", "run1")
+    objects = [o.key for o in await storage.list_objects(prefix)]
+    assert await storage.list_keys(prefix) == objects and len(objects) == 3
+    assert await storage.list_keys(prefix, start_after=objects[0]) == objects[1:]
+
+
+async def test_filesystem_event_listing_costs_no_stat_per_file(tmp_path):
+    class NoStatStorage(FileSystemStorage):
+        async def list_objects(self, prefix, start_after=None):  # type: ignore[no-untyped-def]
+            raise AssertionError("list_objects stat()s every file")
+
+    storage = NoStatStorage(tmp_path)
+    await storage.store_event(event("job1", "run1", 1000, 1))
+    [meta] = await storage.list_event_metas("job1", "run1")
+    assert meta == EventMeta(timestamp=1000, stepNumber=1, type="streamReasoning", key=meta.key)
+
+
+def test_event_metas_are_immutable_values_a_cache_can_share():
+    meta = EventMeta(timestamp=1, stepNumber=2, type="callTools", key="k")
+    assert {meta: "cached"}[EventMeta(1, 2, "callTools", "k")] == "cached"
+    with pytest.raises(AttributeError):
+        meta.type = "retry"  # type: ignore[misc]
+    assert meta.to_json_dict() == {"timestamp": 1, "stepNumber": 2, "type": "callTools", "key": "k"}
+
+
 async def test_read_event_parses_and_a_missing_key_is_unreadable(storage):
     await storage.store_event(event("job1", "run1", 1000, 1))
     key = keys.event_key("job1", "run1", 1000, 1, "streamReasoning")

@@ -199,6 +199,11 @@ class KeyValueStorage(ABC):
         objects.sort(key=lambda o: o.key)
         return objects
 
+    async def list_keys(self, prefix: str, start_after: str | None = None) -> list[str]:
+        """Keys of the objects directly under ``prefix``, sorted, only keys > ``start_after``:
+        :meth:`list_objects` without size and mtime (a filesystem skips a ``stat()`` per file)."""
+        return [o.key for o in await self.list_objects(prefix, start_after)]
+
     @abstractmethod
     async def read_bytes(self, key: str) -> bytes:
         """The object's bytes; :class:`NotFoundError` if it does not exist."""
@@ -246,8 +251,8 @@ class KeyValueStorage(ABC):
         self, job_id: str, run_id: str, start_after: str | None = None
     ) -> list[EventMeta]:
         """A run's events from their names alone (no reads), by timestamp then key."""
-        objects = await self.list_objects(keys.run_prefix(job_id, run_id), start_after)
-        return sorted(_event_metas(o.key for o in objects), key=lambda m: (m.timestamp, m.key))
+        names = await self.list_keys(keys.run_prefix(job_id, run_id), start_after)
+        return sorted(event_metas(names), key=_by_time)
 
     async def read_event(self, key: str) -> RunEvent | Unreadable:
         cached = self._events.get_fresh(key)
@@ -393,14 +398,17 @@ class KeyValueStorage(ABC):
         return sorted(runs, key=lambda r: -r.updatedAt if isinstance(r, RunSetting) else 0)
 
 
-def _event_metas(object_keys: Iterable[str]) -> list[EventMeta]:
+def event_metas(object_keys: Iterable[str]) -> list[EventMeta]:
+    """An :class:`EventMeta` per key whose file name parses as an event (others skipped),
+    in the order given."""
     metas = []
+    new = tuple.__new__  # EventMeta(...) without NamedTuple's argument handling: ~2x faster
     for key in object_keys:
-        name = keys.parse_event_name(key.rsplit("/", 1)[-1])
+        name = keys.parse_event_name(key.rpartition("/")[2])
         if name is not None:
-            metas.append(
-                EventMeta(
-                    timestamp=name.timestamp, stepNumber=name.step_number, type=name.type, key=key
-                )
-            )
+            metas.append(new(EventMeta, (name.timestamp, name.step_number, name.type, key)))
     return metas
+
+
+def _by_time(meta: EventMeta) -> tuple[int, str]:
+    return meta.timestamp, meta.key
