@@ -14,14 +14,19 @@ Costs (requests to the storage), for a job without job.json:
   a read of its startRun event (the delegation link; a resumed run's startRun embeds the
   history).
 - :meth:`Catalog.checkpoint_refs`: the listings only.
+- :meth:`Catalog.scan_jobs`: every job at once from ONE recursive listing of ``jobs/``
+  (S3: a page per 1,000 keys) plus a read of each job.json that exists; no per-job request.
+  Status, times, steps and runs come from event names; expert and usage are read later by
+  :meth:`Catalog.job` for the jobs a user looks at (the two reads above, no listing).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
 
+from . import keys
 from .models import (
     CHECKPOINT_EVENT_TYPES,
     STREAMING_EVENT_TYPES,
@@ -32,8 +37,9 @@ from .models import (
     RunSetting,
     Unreadable,
     Usage,
+    parse_model,
 )
-from .storage.base import KeyValueStorage, NotFoundError
+from .storage.base import KeyValueStorage, NotFoundError, StorageError, event_metas
 
 # The last event of a run tells how the run ended.
 _RUN_END_STATUS = {
@@ -104,6 +110,8 @@ class JobSummary:
     usage: Usage = field(default_factory=Usage)
     source: str = "events"  # "job.json" | "events" | "empty"
     problem: str | None = None  # why the job is unreadable / incomplete
+    #: from :meth:`Catalog.scan_jobs`: expert and usage not read yet (``Catalog.job`` does)
+    partial: bool = False
 
     @property
     def duration_ms(self) -> int | None:
@@ -183,6 +191,8 @@ class Catalog:
     def __init__(self, storage: KeyValueStorage) -> None:
         self.storage = storage
         self._jobs: dict[str, JobSummary] = {}
+        #: runs of partial summaries, as the scan listed them (the fill needs no listing)
+        self._scanned: dict[str, _JobKeys] = {}
 
     async def job_ids(self) -> list[str]:
         """Every job id, from one delimiter listing (no reads)."""
@@ -192,9 +202,21 @@ class Catalog:
         return self._jobs.get(job_id)
 
     async def job(self, job_id: str, *, refresh: bool = False) -> JobSummary:
-        """A job's summary: job.json where it exists, else derived from its runs' events."""
-        if not refresh and job_id in self._jobs and self._jobs[job_id].status != "running":
-            return self._jobs[job_id]
+        """A job's summary: job.json where it exists, else derived from its runs' events.
+
+        A finished job's partial summary from :meth:`scan_jobs` is completed with two reads
+        (expert, usage) and no listing; a running job is listed again.
+        """
+        cached = self._jobs.get(job_id)
+        scanned = self._scanned.pop(job_id, None)
+        if not refresh and cached is not None and cached.status != "running":
+            if not cached.partial:
+                return cached
+            if scanned is not None:
+                summary = replace(cached, partial=False)
+                await self._fill(summary, scanned.runs())
+                self._jobs[job_id] = summary
+                return summary
         summary = await self._summarize(job_id)
         self._jobs[job_id] = summary
         return summary
@@ -212,36 +234,102 @@ class Catalog:
     async def _summarize(self, job_id: str) -> JobSummary:
         stored = await self.storage.retrieve_job(job_id)
         if isinstance(stored, Job):
-            return JobSummary(
-                id=job_id,
-                status=stored.status,
-                expert=stored.coordinatorExpertKey,
-                started_at=stored.startedAt,
-                finished_at=stored.finishedAt,
-                steps=stored.totalSteps,
-                max_steps=stored.maxSteps,
-                usage=stored.usage,
-                source="job.json",
-            )
+            return _summary_of_job_file(job_id, stored)
         runs = await self._list_runs(job_id)
-        summary = JobSummary(id=job_id, source="events" if runs else "empty")
-        if isinstance(stored, Unreadable):
-            summary.problem = f"{stored.key}: {stored.reason}"
-        events = sorted((e for r in runs for e in r.events), key=lambda e: e.timestamp)
-        if not events:
-            summary.status = "unreadable" if summary.problem else "unknown"
-            return summary
-        summary.status = job_status_from_runs(runs)
-        summary.started_at = events[0].timestamp
-        summary.finished_at = events[-1].timestamp if summary.status != "running" else None
-        summary.steps = max(e.stepNumber for e in events)
-        first_run = next(r for r in runs if r.events)
+        summary = _summary_of_runs(job_id, runs, stored)
+        await self._fill(summary, runs)
+        return summary
+
+    async def _fill(self, summary: JobSummary, runs: list[RunSummary]) -> None:
+        """Read what names cannot tell: the expert (one small event), the usage (the last
+        checkpoint). Nothing to read for a job without events."""
+        first_run = next((r for r in runs if r.events), None)
+        if first_run is None:
+            return
         summary.expert, last = await asyncio.gather(
-            self._run_expert(first_run), self.last_checkpoint(job_id, runs)
+            self._run_expert(first_run), self.last_checkpoint(summary.id, runs)
         )
         if isinstance(last, Checkpoint):
             summary.usage = last.usage
-        return summary
+
+    async def scan_jobs(self, job_ids: Iterable[str] | None = None) -> list[JobSummary]:
+        """Every job's summary, newest first, from one recursive listing of ``jobs/``.
+
+        Event names give each job's status, start, end, steps and runs; the job.json files
+        the listing shows are read (concurrently) and win, as in :meth:`job`. Expert and
+        usage of the other jobs need reads: their summaries are ``partial`` until
+        :meth:`job` completes them. ``job_ids``: the ids already listed, if any (a
+        filesystem can hold empty job folders, which a recursive listing cannot show).
+        """
+        tree, ids = await self._scan(job_ids)
+        job_files = [j for j in ids if tree[j].has_job_file]
+        stored_jobs = await self._read_job_files(job_files)
+        summaries: list[JobSummary] = []
+        empty: list[str] = []
+        for job_id in ids:
+            stored = stored_jobs.get(job_id)
+            if isinstance(stored, Job):
+                summary = _summary_of_job_file(job_id, stored)
+            else:
+                summary = tree[job_id].summary(stored)
+                if summary is None:
+                    empty.append(job_id)  # no events (rare): listed again below, same answer
+                    continue
+                self._scanned[job_id] = tree[job_id]
+            self._jobs[job_id] = summary
+            summaries.append(summary)
+        summaries.extend(await self.jobs(empty))
+        summaries.sort(key=newest_first)
+        return summaries
+
+    async def _scan(self, job_ids: Iterable[str] | None) -> tuple[dict[str, _JobKeys], list[str]]:
+        """The keys of every job, grouped, and every job id (listed or given)."""
+        if job_ids is None:
+            objects, listed = await asyncio.gather(
+                self.storage.list_tree(keys.JOBS), self.job_ids()
+            )
+        else:
+            objects, listed = await self.storage.list_tree(keys.JOBS), list(job_ids)
+        tree: dict[str, _JobKeys] = {}
+        for info in objects:  # 100,000s of keys: kept lean
+            key = info[0]
+            parts = key.split("/", 4)
+            count = len(parts)
+            if count < 3:
+                continue
+            job = tree.get(parts[1])
+            if job is None:
+                job = tree[parts[1]] = _JobKeys(parts[1])
+            if count == 3:
+                if parts[2] == keys.JOB_FILE:
+                    job.has_job_file = True
+            elif count == 5 and parts[2] == "runs":
+                # any file in a run folder makes it a run, as a folder listing would; only
+                # the files directly in it are its events
+                run_keys = job.run_keys.get(parts[3])
+                if run_keys is None:
+                    run_keys = job.run_keys[parts[3]] = []
+                if "/" not in parts[4]:
+                    run_keys.append(key)
+        ids = sorted(set(listed).union(tree))
+        for job_id in ids:
+            tree.setdefault(job_id, _JobKeys(job_id))
+        return tree, ids
+
+    async def _read_job_files(self, job_ids: list[str]) -> dict[str, Job | Unreadable | None]:
+        """The job.json of each job (``None`` where it vanished since the listing)."""
+        job_keys = [keys.job_key(j) for j in job_ids]
+        found: dict[str, Job | Unreadable | None] = {}
+        for job_id, key, raw in zip(
+            job_ids, job_keys, await self.storage.read_many(job_keys), strict=True
+        ):
+            if isinstance(raw, NotFoundError):
+                found[job_id] = None
+            elif isinstance(raw, StorageError):
+                found[job_id] = Unreadable(key=key, reason=str(raw))
+            else:
+                found[job_id] = parse_model(Job, raw, key)
+        return found
 
     async def _run_expert(self, run: RunSummary) -> str:
         """A run's expert from one small event (falling back to larger ones if unreadable)."""
@@ -285,15 +373,7 @@ class Catalog:
         listings = await asyncio.gather(
             *(self.storage.list_event_metas(job_id, r) for r in run_ids)
         )
-        runs = [
-            RunSummary(job_id=job_id, run_id=run_id, events=events)
-            for run_id, events in zip(run_ids, listings, strict=True)
-        ]
-        for run in runs:
-            if run.events:
-                run.status = run_status(run.events[-1].type)
-        runs.sort(key=lambda r: (r.started_at is None, r.started_at or 0, r.run_id))
-        return runs
+        return _runs_of_listings(job_id, dict(zip(run_ids, listings, strict=True)))
 
     async def _describe_run(self, run: RunSummary) -> None:
         """Fill a run's expert and delegation link with one small read."""
@@ -346,30 +426,133 @@ class Catalog:
             return checkpoint
         return Unreadable(key=ref.key, reason=f"a {event.type} event carries no checkpoint")
 
-    async def latest_job_id(self, *, concurrency: int = 16) -> str | None:
+    async def latest_job_id(self) -> str | None:
         """The job that started last (by its first event, not by directory mtime).
 
-        Costs listings only (runs and their events) for jobs not summarized yet, plus a read
-        of job.json for jobs that have no events.
+        Costs one recursive listing of ``jobs/``, plus a read of job.json for the jobs that
+        have no events.
         """
-        ids = await self.job_ids()
+        tree, ids = await self._scan(None)
         if not ids:
             return None
-        limit = asyncio.Semaphore(concurrency)
+        starts = {job_id: tree[job_id].first_timestamp() for job_id in ids}
+        no_events = [j for j in ids if starts[j] is None and tree[j].has_job_file]
+        for job_id, stored in (await self._read_job_files(no_events)).items():
+            if isinstance(stored, Job):
+                starts[job_id] = stored.startedAt
+        return max((starts[j] or 0, j) for j in ids)[1]
 
-        async def started(job_id: str) -> int:
-            cached = self._jobs.get(job_id)
-            if cached is not None and cached.started_at is not None:
-                return cached.started_at
-            async with limit:
-                runs = await self._list_runs(job_id)
-                if any(r.events for r in runs):
-                    return min(r.events[0].timestamp for r in runs if r.events)
-                stored = await self.storage.retrieve_job(job_id)
-            return stored.startedAt if isinstance(stored, Job) else 0
 
-        starts = await asyncio.gather(*(started(j) for j in ids))
-        return max(zip(starts, ids, strict=True))[1]
+def newest_first(summary: JobSummary) -> tuple[bool, int, str]:
+    """Sort key of the jobs list: newest start first, jobs without a start last, then id."""
+    return summary.started_at is None, -(summary.started_at or 0), summary.id
+
+
+class _JobKeys:
+    """One job's keys from a recursive listing, grouped by run (names only, no reads)."""
+
+    __slots__ = ("has_job_file", "job_id", "run_keys")
+
+    def __init__(self, job_id: str) -> None:
+        self.job_id = job_id
+        self.has_job_file = False
+        self.run_keys: dict[str, list[str]] = {}
+
+    def runs(self) -> list[RunSummary]:
+        """The runs as :meth:`Catalog.runs` lists them (before their reads)."""
+        return _runs_of_listings(
+            self.job_id,
+            {run_id: sorted(event_metas(k), key=_by_time) for run_id, k in self.run_keys.items()},
+        )
+
+    def summary(self, stored: Unreadable | None) -> JobSummary | None:
+        """:func:`_summary_of_runs` of :meth:`runs`, ``partial``, without building a meta
+        per event (the scan's cost is per key); ``None`` for a job without events.
+
+        The same facts by the same rules: a run's last event is its latest by (time, key),
+        runs are in start order, the latest run (the first of equals) gives the status.
+        """
+        runs: list[tuple[bool, int, str, int, str]] = []  # (no events, start, id, end, status)
+        steps, parse = 0, keys.parse_event_name
+        for run_id, run_keys in self.run_keys.items():
+            first = last = None
+            last_type = ""
+            for key in run_keys:  # by key, so of equal times the later is the larger key
+                name = parse(key.rpartition("/")[2])
+                if name is None:
+                    continue
+                timestamp, step, event_type = name
+                if first is None or timestamp < first:
+                    first = timestamp
+                if last is None or timestamp >= last:
+                    last, last_type = timestamp, event_type
+                if step > steps:
+                    steps = step
+            status = run_status(last_type) if last is not None else "running"
+            runs.append((first is None, first or 0, run_id, last or 0, status))
+        if not any(not no_events for no_events, *_ in runs):
+            return None
+        runs.sort()
+        latest = max(runs, key=lambda r: r[3])
+        status = "running" if latest[4] in ("running", "stoppedByDelegate") else latest[4]
+        summary = JobSummary(id=self.job_id, status=status, steps=steps, partial=True)
+        if isinstance(stored, Unreadable):
+            summary.problem = f"{stored.key}: {stored.reason}"
+        summary.started_at = min(r[1] for r in runs if not r[0])
+        summary.finished_at = None if status == "running" else max(r[3] for r in runs)
+        return summary
+
+    def first_timestamp(self) -> int | None:
+        starts = [m[0].timestamp for k in self.run_keys.values() if (m := event_metas(k))]
+        return min(starts, default=None)
+
+
+def _by_time(meta: EventMeta) -> tuple[int, str]:
+    return meta.timestamp, meta.key
+
+
+def _runs_of_listings(job_id: str, listings: dict[str, list[EventMeta]]) -> list[RunSummary]:
+    """Runs from their event listings (by time), with their status, in start order."""
+    runs = [
+        RunSummary(job_id=job_id, run_id=run_id, events=events)
+        for run_id, events in listings.items()
+    ]
+    for run in runs:
+        if run.events:
+            run.status = run_status(run.events[-1].type)
+    runs.sort(key=lambda r: (r.started_at is None, r.started_at or 0, r.run_id))
+    return runs
+
+
+def _summary_of_job_file(job_id: str, stored: Job) -> JobSummary:
+    return JobSummary(
+        id=job_id,
+        status=stored.status,
+        expert=stored.coordinatorExpertKey,
+        started_at=stored.startedAt,
+        finished_at=stored.finishedAt,
+        steps=stored.totalSteps,
+        max_steps=stored.maxSteps,
+        usage=stored.usage,
+        source="job.json",
+    )
+
+
+def _summary_of_runs(job_id: str, runs: list[RunSummary], stored: Unreadable | None) -> JobSummary:
+    """What names alone tell of a job without a readable job.json (no expert, no usage)."""
+    summary = JobSummary(id=job_id, source="events" if runs else "empty")
+    if isinstance(stored, Unreadable):
+        summary.problem = f"{stored.key}: {stored.reason}"
+    events = [e for r in runs for e in r.events]
+    if not events:
+        summary.status = "unreadable" if summary.problem else "unknown"
+        return summary
+    summary.status = job_status_from_runs(runs)
+    summary.started_at = min(e.timestamp for e in events)
+    last = max(e.timestamp for e in events)
+    summary.finished_at = last if summary.status != "running" else None
+    summary.steps = max(e.stepNumber for e in events)
+    return summary
 
 
 def _nest(runs: list[RunSummary]) -> None:

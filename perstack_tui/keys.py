@@ -12,7 +12,7 @@ Keys are relative to the storage base (a directory, or a bucket prefix) and alwa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 JOBS = "jobs/"
 JOB_FILE = "job.json"
@@ -66,8 +66,8 @@ def event_key(job_id: str, run_id: str, timestamp: int, step_number: int, event_
     return run_prefix(job_id, run_id) + event_name(timestamp, step_number, event_type)
 
 
-@dataclass(frozen=True, slots=True)
-class EventName:
+class EventName(NamedTuple):
+    # a named tuple: a listing of a large storage parses 100,000s of names
     timestamp: int
     step_number: int
     type: str
@@ -81,14 +81,14 @@ def parse_event_name(name: str) -> EventName | None:
     """
     if not name.startswith("event-"):
         return None
-    parts = name.split(".")[0].split("-")
+    parts = name.split(".", 1)[0].split("-", 3)  # the 4th part: the rest joined with "-"
     if len(parts) < 4:
         return None
     try:
         timestamp, step = int(parts[1]), int(parts[2])
     except ValueError:
         return None
-    return EventName(timestamp, step, "-".join(parts[3:]))
+    return EventName(timestamp, step, parts[3])
 
 
 KeyKind = Literal["job", "checkpoint", "run-setting", "event", "other"]

@@ -11,11 +11,13 @@ import pytest
 from perstack_tui import keys
 from perstack_tui.catalog import (
     Catalog,
+    JobSummary,
     adjacent_checkpoint_ref,
     checkpoint_ref_for_step,
 )
 from perstack_tui.demo import DemoJob, DemoObject, build_demo, write_objects
 from perstack_tui.models import CHECKPOINT_EVENT_TYPES, Checkpoint, Unreadable
+from perstack_tui.storage.base import KeyValueStorage
 from perstack_tui.storage.filesystem import FileSystemStorage
 from perstack_tui.storage.memory import MemoryStorage
 
@@ -38,6 +40,10 @@ class CountingStorage(MemoryStorage):
     async def list_objects(self, prefix, start_after=None):  # type: ignore[no-untyped-def]
         self.calls["list"] += 1
         return await super().list_objects(prefix, start_after)
+
+    async def list_tree(self, prefix, *, stat=False):  # type: ignore[no-untyped-def]
+        self.calls["tree"] += 1
+        return await super().list_tree(prefix, stat=stat)
 
     async def read_bytes(self, key: str) -> bytes:
         self.calls["read"] += 1
@@ -180,11 +186,107 @@ async def test_jobs_come_back_in_the_order_asked():
     assert [s.id for s in summaries] == ids
 
 
-async def test_latest_job_is_the_one_that_started_last_from_listings_only():
+async def test_latest_job_is_the_one_that_started_last_from_one_listing():
     storage = await storage_with()
     latest = await Catalog(storage).latest_job_id()
     assert latest == demo_jobs()["delegation-running"].job_id
-    assert storage.calls["read"] == 0
+    # one recursive listing, and the job ids (a filesystem may hold empty job folders)
+    assert storage.calls == Counter({"tree": 1, "list": 1})
+
+
+# --- the scan: every job from one listing ---------------------------------------------
+
+
+def job_file(job_id: str) -> dict:
+    usage = dict.fromkeys(
+        ("inputTokens", "outputTokens", "reasoningTokens", "cachedInputTokens"), 1
+    )
+    return {"id": job_id, "status": "completed", "coordinatorExpertKey": "x@1",
+            "totalSteps": 2, "startedAt": 5, "usage": {**usage, "totalTokens": 4}}  # fmt: skip
+
+
+SHARED_FACTS = ("id", "status", "started_at", "finished_at", "steps", "max_steps", "source")
+
+
+def facts(summary: JobSummary, names: tuple[str, ...] = SHARED_FACTS) -> dict:
+    return {name: getattr(summary, name) for name in names}
+
+
+async def assert_scan_matches_per_job_summaries(storage: KeyValueStorage) -> list[JobSummary]:
+    scanned = await Catalog(storage).scan_jobs()
+    fresh = Catalog(storage)
+    per_job = [await fresh.job(s.id) for s in scanned]
+    assert [facts(s) for s in scanned] == [facts(j) for j in per_job]
+    assert [s.problem for s in scanned] == [j.problem for j in per_job]
+    for summary, job in zip(scanned, per_job, strict=True):
+        if summary.partial:  # expert and usage wait for the fill
+            assert (summary.expert, summary.usage.totalTokens) == ("", 0)
+        else:
+            assert summary == job
+    starts = [s.started_at for s in scanned if s.started_at is not None]
+    assert starts == sorted(starts, reverse=True)  # newest first
+    return scanned
+
+
+async def test_scan_facts_equal_per_job_facts_on_demo_data():
+    storage = await storage_with()
+    plain = demo_jobs()["plain"].job_id
+    await storage.write_bytes(keys.job_key("only-bad"), b"[]")  # unreadable, no events
+    await storage.write_bytes(keys.job_key(plain), b'{"id": "trunc')  # falls back to events
+    await storage.store_job(job_file("from-file"))
+    scanned = await assert_scan_matches_per_job_summaries(storage)
+    assert len(scanned) == len(demo_jobs()) + 2
+    by_id = {s.id: s for s in scanned}
+    assert by_id["from-file"].expert == "x@1" and not by_id["from-file"].partial
+    assert by_id[plain].problem and by_id[plain].partial
+
+
+async def test_scan_facts_equal_per_job_facts_on_the_real_fixtures(real_storage, tmp_path):
+    (tmp_path / "jobs" / "empty").mkdir(parents=True)
+    (tmp_path / "jobs" / "bare-run" / "runs" / "r1").mkdir(parents=True)
+    await assert_scan_matches_per_job_summaries(real_storage)
+    scanned = await assert_scan_matches_per_job_summaries(FileSystemStorage(tmp_path))
+    assert {s.id for s in scanned} == {"empty", "bare-run"}  # folders a tree listing cannot see
+
+
+async def test_scan_costs_one_listing_and_a_read_per_job_file_only():
+    storage = await storage_with()
+    await storage.store_job(job_file("from-file"))
+    storage.calls.clear()
+    job_files = sum(key.endswith("/job.json") for key in storage.objects)
+    assert job_files == 2  # one demo job is written as programmatic use writes it
+    summaries = await Catalog(storage).scan_jobs()
+    assert len(summaries) == len(demo_jobs()) + 1
+    assert storage.calls == Counter({"tree": 1, "list": 1, "read": job_files})
+    storage.calls.clear()
+    await Catalog(storage).scan_jobs([s.id for s in summaries])  # ids already listed
+    assert storage.calls == Counter({"tree": 1, "read": job_files})
+
+
+async def test_filling_a_scanned_job_reads_expert_and_usage_without_listing():
+    demo = demo_jobs()["delegation"]
+    storage = await storage_with("delegation")
+    catalog = Catalog(storage)
+    [scanned] = await catalog.scan_jobs()
+    assert scanned.partial and catalog.cached_job(demo.job_id) is scanned
+    storage.calls.clear()
+    filled = await catalog.job(demo.job_id)
+    assert storage.calls == Counter({"read": 2})  # one small event, the last checkpoint
+    assert not filled.partial and filled == await Catalog(storage).job(demo.job_id)
+    assert filled.expert and filled.usage.totalTokens > 0
+    storage.calls.clear()
+    assert await catalog.job(demo.job_id) is filled and storage.calls.total() == 0
+
+
+async def test_a_scanned_running_job_is_listed_again_when_filled():
+    demo = demo_jobs()["delegation"]
+    storage = CountingStorage()
+    await write_objects(storage, partial(demo, "stopRunByDelegate"))
+    catalog = Catalog(storage)
+    [scanned] = await catalog.scan_jobs()
+    assert scanned.status == "running"
+    await write_objects(storage, demo.objects)  # it finished meanwhile
+    assert (await catalog.job(demo.job_id)).status == "completed"
 
 
 async def test_empty_job_folders_are_unknown_and_never_crash(tmp_path):

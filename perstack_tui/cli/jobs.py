@@ -42,13 +42,18 @@ async def _run_and_close(storage: KeyValueStorage, args: argparse.Namespace) -> 
 async def list_jobs(
     storage: KeyValueStorage, *, statuses: set[str] | None = None, limit: int = 0
 ) -> list[JobSummary]:
-    """Every job's summary, newest first (by start time), optionally filtered and cut."""
+    """Every job's summary, newest first (by start time), optionally filtered and cut.
+
+    One recursive listing orders and filters every job; only the jobs printed are read
+    for their expert and usage.
+    """
     catalog = Catalog(storage)
-    summaries = await catalog.jobs(await catalog.job_ids())
-    summaries.sort(key=lambda s: (s.started_at is None, -(s.started_at or 0), s.id))
+    summaries = await catalog.scan_jobs()
     if statuses:
         summaries = [s for s in summaries if s.status in statuses]
-    return summaries[:limit] if limit > 0 else summaries
+    if limit > 0:
+        summaries = summaries[:limit]
+    return await catalog.jobs([s.id for s in summaries])
 
 
 def jobs_json(summaries: list[JobSummary]) -> list[dict[str, Any]]:

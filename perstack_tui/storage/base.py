@@ -402,11 +402,11 @@ def event_metas(object_keys: Iterable[str]) -> list[EventMeta]:
     """An :class:`EventMeta` per key whose file name parses as an event (others skipped),
     in the order given."""
     metas = []
-    new = tuple.__new__  # EventMeta(...) without NamedTuple's argument handling: ~2x faster
+    new, parse = tuple.__new__, keys.parse_event_name
     for key in object_keys:
-        name = keys.parse_event_name(key.rpartition("/")[2])
-        if name is not None:
-            metas.append(new(EventMeta, (name.timestamp, name.step_number, name.type, key)))
+        name = parse(key.rpartition("/")[2])
+        if name is not None:  # EventMeta(...) without NamedTuple's argument handling: 2x faster
+            metas.append(new(EventMeta, (*name, key)))
     return metas
 
 

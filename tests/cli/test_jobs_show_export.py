@@ -53,6 +53,46 @@ def test_jobs_json_uses_the_job_shape_and_filters_by_status(capsys, real_dir):
     assert [j["id"] for j in json.loads(out)] == [PROGRAMMATIC_JOB]
 
 
+async def test_jobs_orders_from_one_listing_and_reads_only_the_jobs_printed():
+    from perstack_tui.cli.jobs import list_jobs
+    from perstack_tui.demo import build_demo, write_objects
+
+    class CountingStorage(MemoryStorage):
+        def __init__(self) -> None:
+            super().__init__()
+            self.reads: list[str] = []
+            self.listings = 0
+
+        async def list_prefixes(self, prefix: str) -> list[str]:
+            self.listings += 1
+            return await super().list_prefixes(prefix)
+
+        async def list_objects(self, prefix, start_after=None):  # type: ignore[no-untyped-def]
+            self.listings += 1
+            return await super().list_objects(prefix, start_after)
+
+        async def read_bytes(self, key: str) -> bytes:
+            self.reads.append(key)
+            return await super().read_bytes(key)
+
+    async def demo_storage() -> CountingStorage:
+        storage = CountingStorage()
+        for job in build_demo(seed=7, anchor_ms=1_795_300_000_000).values():
+            await write_objects(storage, job.objects)
+        return storage
+
+    every = await list_jobs(await demo_storage())
+    assert [s.started_at for s in every] == sorted((s.started_at for s in every), reverse=True)
+    storage = await demo_storage()
+    [newest] = await list_jobs(storage, statuses={"completed"}, limit=1)
+    assert newest.id == next(s.id for s in every if s.status == "completed")
+    assert newest.expert and newest.usage.totalTokens and not newest.partial
+    assert storage.listings == 1  # the job ids; the rest is the one recursive listing
+    events_read = [k for k in storage.reads if not k.endswith("/job.json")]
+    assert len(events_read) == 2  # its expert and usage; no other job's events
+    assert {keys.parse_key(k).job_id for k in events_read} == {newest.id}
+
+
 def test_jobs_on_empty_storage_exits_1(capsys, tmp_path):
     code, _, err = cli(capsys, "jobs", "--storage", str(tmp_path))
     assert code == 1 and "no jobs" in err
