@@ -210,7 +210,7 @@ class Catalog:
         cached = self._jobs.get(job_id)
         scanned = self._scanned.pop(job_id, None)
         if not refresh and cached is not None and cached.status != "running":
-            if not cached.partial:
+            if _final(cached):
                 return cached
             if scanned is not None:
                 summary = replace(cached, partial=False)
@@ -262,13 +262,16 @@ class Catalog:
         filesystem can hold empty job folders, which a recursive listing cannot show).
         """
         tree, ids = await self._scan(job_ids)
-        job_files = [j for j in ids if tree[j].has_job_file]
+        known = {j: s for j in ids if (s := self._jobs.get(j)) and _final(s)}
+        job_files = [j for j in ids if tree[j].has_job_file and j not in known]
         stored_jobs = await self._read_job_files(job_files)
         summaries: list[JobSummary] = []
         empty: list[str] = []
         for job_id in ids:
             stored = stored_jobs.get(job_id)
-            if isinstance(stored, Job):
+            if job_id in known:  # a finished job, already complete: kept (a rescan)
+                summary = known[job_id]
+            elif isinstance(stored, Job):
                 summary = _summary_of_job_file(job_id, stored)
             else:
                 summary = tree[job_id].summary(stored)
@@ -441,6 +444,11 @@ class Catalog:
             if isinstance(stored, Job):
                 starts[job_id] = stored.startedAt
         return max((starts[j] or 0, j) for j in ids)[1]
+
+
+def _final(summary: JobSummary) -> bool:
+    """A complete summary of a finished job: what the storage holds for it cannot change."""
+    return not summary.partial and summary.status != "running"
 
 
 def newest_first(summary: JobSummary) -> tuple[bool, int, str]:

@@ -278,6 +278,18 @@ async def test_filling_a_scanned_job_reads_expert_and_usage_without_listing():
     assert await catalog.job(demo.job_id) is filled and storage.calls.total() == 0
 
 
+async def test_a_rescan_keeps_finished_jobs_already_complete():
+    storage = await storage_with("plain", "delegation-running")
+    catalog = Catalog(storage)
+    plain = demo_jobs()["plain"].job_id
+    await catalog.scan_jobs()
+    filled = await catalog.job(plain)
+    storage.calls.clear()
+    rescanned = {s.id: s for s in await catalog.scan_jobs()}
+    assert rescanned[plain] is filled and not filled.partial
+    assert storage.calls == Counter({"tree": 1, "list": 1})
+
+
 async def test_a_scanned_running_job_is_listed_again_when_filled():
     demo = demo_jobs()["delegation"]
     storage = CountingStorage()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 from pathlib import Path
@@ -31,7 +32,7 @@ def jobs_loaded(app: PerstackApp) -> bool:
     return (
         isinstance(screen, JobsScreen)
         and len(screen.order) == 3
-        and all(app.catalog.cached_job(j) for j in screen.order)
+        and all((s := app.catalog.cached_job(j)) and not s.partial for j in screen.order)
         and screen.order[0] == PROGRAMMATIC_JOB
     )
 
@@ -56,6 +57,36 @@ async def test_jobs_list_shows_every_job_newest_first_with_status(real_storage) 
         assert "completed" in rows[0] and "demo-coordinator" in rows[0]
         assert "error" in rows[1] and "demo-helper" in rows[1]
         assert "2026-11-21" in rows[2] and "ago" in rows[2]
+
+
+async def test_rows_are_newest_first_before_any_event_is_read(real_dir) -> None:
+    class EventsHeldBack(FileSystemStorage):
+        """Reads of events wait until the test lets them through."""
+
+        gate: asyncio.Event
+
+        async def read_bytes(self, key: str) -> bytes:
+            if "/event-" in key:
+                await self.gate.wait()
+            return await super().read_bytes(key)
+
+    storage = EventsHeldBack(real_dir)
+    storage.gate = asyncio.Event()
+    app = make_app(storage)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(
+            lambda: isinstance(app.screen, JobsScreen) and app.screen._scanned.is_set(), pilot
+        )
+        screen = app.screen
+        # status, start and steps from the names alone: newest first at once
+        assert screen.order == [PROGRAMMATIC_JOB, ERROR_JOB, COORDINATOR_JOB]
+        assert app.catalog.cached_job(COORDINATOR_JOB).partial
+        rows = row_texts(screen.list)
+        assert "completed" in rows[2] and "…" in rows[2] and "demo-coordinator" not in rows[2]
+        assert "demo-coordinator" in rows[0]  # job.json: complete from the start
+        storage.gate.set()
+        await wait_for(lambda: jobs_loaded(app), pilot)
+        assert "demo-coordinator" in row_texts(screen.list)[2]
 
 
 async def test_typing_a_filter_keeps_only_matching_jobs_and_esc_clears_it(real_storage) -> None:

@@ -1,8 +1,9 @@
 """The jobs list: every job, newest first, filled in lazily so 10,000 jobs open at once.
 
-Ids come from one listing and show immediately; summaries (job.json, or derived from
-events) are fetched for the rows on screen first, then for the rest in the background,
-and the list re-sorts as they arrive while the cursor stays on the same job.
+Ids come from one listing and show immediately; one recursive listing of every key
+(:meth:`Catalog.scan_jobs`) then gives each job's status, start, steps and duration, so the
+rows are newest first right after it; expert and tokens need reads, done for the rows on
+screen first, then for the rest in the background, while the cursor stays on the same job.
 """
 
 from __future__ import annotations
@@ -121,6 +122,8 @@ class JobsScreen(Screen[None]):
         self._dirty = False
         self._wanted = asyncio.Event()
         self._ids_listed = asyncio.Event()
+        #: the scan (or its failure) is over: rows are newest first, details can be read
+        self._scanned = asyncio.Event()
         self._refreshing = False
         #: the user moved the cursor: re-sorting keeps it on that job (else on the top row)
         self._picked = False
@@ -169,6 +172,13 @@ class JobsScreen(Screen[None]):
         self._ids_listed.set()
         if not ids:
             self.list.set_empty_text(f"no jobs in {self.app.storage_location}")
+        # one listing of every key orders all jobs; on failure, rows fill one by one
+        scanned = await self.app.guarded(self.app.catalog.scan_jobs(ids))
+        if scanned is not None:
+            self._pending.difference_update(s.id for s in scanned if not s.partial)
+            self._apply_order()
+        self._scanned.set()
+        self._wanted.set()
 
     def add_job_ids(self, ids: list[str]) -> None:
         """Add jobs (new ones go through the same lazy fill as the first listing)."""
@@ -186,6 +196,7 @@ class JobsScreen(Screen[None]):
         """Fetch summaries forever: visible rows first, then the rest, in small batches."""
         try:
             catalog = self.app.catalog
+            await self._scanned.wait()  # its order first: reads then go to the right rows
             while True:
                 await self._wanted.wait()
                 first, last = self.list.visible_range
@@ -340,7 +351,10 @@ class JobsScreen(Screen[None]):
             row.append("…", "dim")
             return row
         size = columns.expert
-        row.append(f"{fit(summary.expert, size):<{size}}", "cyan")
+        if summary.partial:  # expert and tokens not read yet
+            row.append(f"{'…':<{size}}", "dim")
+        else:
+            row.append(f"{fit(summary.expert, size):<{size}}", "cyan")
         now_ms = int(self.app.now() * 1000)
         row.append(f"{format_relative(summary.started_at, now_ms):>9} ", "")
         if columns.wide:
@@ -350,7 +364,8 @@ class JobsScreen(Screen[None]):
             duration = now_ms - summary.started_at
         row.append(f"{format_duration(duration):>9} ", "")
         row.append(f"{summary.steps:>5} ", "")
-        row.append(f"{format_tokens(summary.usage.totalTokens):>7} ", "")
+        tokens = "…" if summary.partial else format_tokens(summary.usage.totalTokens)
+        row.append(f"{tokens:>7} ", "")
         if summary.problem:
             row.append(f" {summary.problem}", "red")
         return row
