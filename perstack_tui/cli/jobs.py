@@ -6,11 +6,11 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
-from ..catalog import Catalog, JobSummary
-from ..describe import format_duration, format_timestamp, format_tokens, job_json
-from ..storage.base import KeyValueStorage
+if TYPE_CHECKING:  # the engine is imported where used: ``jobs --help`` loads no models
+    from ..catalog import JobSummary
+    from ..storage.base import KeyValueStorage
 
 EXIT_OK, EXIT_NO_MATCH = 0, 1
 COLUMNS = ("ID", "STATUS", "EXPERT", "STARTED", "DURATION", "STEPS", "TOKENS")
@@ -47,6 +47,8 @@ async def list_jobs(
     One recursive listing orders and filters every job; only the jobs printed are read
     for their expert and usage.
     """
+    from ..catalog import Catalog
+
     catalog = Catalog(storage)
     summaries = await catalog.scan_jobs()
     if statuses:
@@ -57,6 +59,8 @@ async def list_jobs(
 
 
 def jobs_json(summaries: list[JobSummary]) -> list[dict[str, Any]]:
+    from ..describe import job_json
+
     rows = []
     for summary in summaries:
         row = job_json(summary)
@@ -70,6 +74,8 @@ def jobs_json(summaries: list[JobSummary]) -> list[dict[str, Any]]:
 
 def jobs_table(summaries: list[JobSummary]) -> str:
     """Aligned columns, as ``kubectl get`` prints them."""
+    from ..describe import format_duration, format_timestamp, format_tokens
+
     rows = [COLUMNS] + [
         (
             s.id,

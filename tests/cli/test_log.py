@@ -425,3 +425,28 @@ def test_log_on_s3_shows_delegations_tool_errors_and_the_latest_job(capsys, s3_u
     assert "[Step 4] completeRun" in out
     data = json.loads(log(capsys, s3_uri, "--job", ERROR_JOB, "--errors", "--json")[1])
     assert [e["type"] for e in data["events"]] == ["stopRunByError"]
+
+
+HELP_SCRIPT = """
+import contextlib, io, json, sys
+from perstack_tui.cli import main
+with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):
+    main([{command!r}, "--help"])
+print(json.dumps(sorted(m for m in sys.modules if m.split(".")[0] == "pydantic"
+                        or m.startswith("perstack_tui.") and "cli" not in m)))
+"""
+
+
+@pytest.mark.parametrize("command", ["log", "jobs"])
+def test_help_loads_neither_the_models_nor_pydantic(command):
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-c", HELP_SCRIPT.format(command=command)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
+    assert json.loads(result.stdout) == []
