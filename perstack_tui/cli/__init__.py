@@ -72,14 +72,21 @@ def _module(name: str):  # type: ignore[no-untyped-def]
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     # Parse only what is needed: a subcommand's parser imports only its module.
-    command = next((a for a in argv if not a.startswith("-")), None)
+    position = _command_position(argv)
+    command = argv[position] if position is not None else None
     if command in COMMANDS:
+        # `perstack-tui --storage X jobs` means `perstack-tui jobs --storage X`.
+        argv = [command, *argv[position + 1 :], *argv[:position]]
         parser = argparse.ArgumentParser(prog="perstack-tui")
         sub = parser.add_subparsers(dest="command")
         module = _module(COMMANDS[command][0])
         sub_parser = sub.add_parser(command, description=COMMANDS[command][1])
         add_storage_arguments(sub_parser)
         module.add_arguments(sub_parser)
+    elif command is not None:
+        choices = ", ".join(COMMANDS)
+        print(f"perstack-tui: unknown command {command!r} (commands: {choices})", file=sys.stderr)
+        return EXIT_USAGE
     else:
         module = None
         parser = build_parser() if "-h" in argv or "--help" in argv else _tui_parser()
@@ -87,6 +94,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     if module is None:
         module = _module("tui")
     return run_guarded(module.run, args)
+
+
+# Options that take a value, so the word after them is not the command.
+_VALUE_OPTIONS = frozenset({"--storage", "--config", "--export-dir"})
+
+
+def _command_position(argv: Sequence[str]) -> int | None:
+    """Where the first word that is not an option (or an option's value) stands."""
+    skip = False
+    for position, word in enumerate(argv):
+        if skip:
+            skip = False
+        elif word in _VALUE_OPTIONS:
+            skip = True
+        elif not word.startswith("-"):
+            return position
+    return None
 
 
 def _tui_parser() -> argparse.ArgumentParser:
