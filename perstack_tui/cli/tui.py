@@ -13,12 +13,17 @@ _TARGET = re.compile(r"^(?P<job>[^/#]+)(?:/(?P<run>[^/#]+))?(?:#(?P<step>\d+))?$
 
 
 def parse_target(text: str):  # type: ignore[no-untyped-def]
-    """``JOB[/RUN][#STEP]`` as a :class:`~perstack_tui.tui.app.Target`; ``ValueError`` if bad."""
+    """``JOB[/RUN][#STEP]`` as a :class:`~perstack_tui.tui.app.Target`; ``ValueError`` if bad
+    (malformed, or an id such as ``..`` that would escape its folder)."""
+    from perstack_tui import keys
     from perstack_tui.tui.app import Target
 
     match = _TARGET.match(text.strip())
     if match is None:
         raise ValueError(f"not JOB[/RUN][#STEP]: {text!r}")
+    keys.check_id(match["job"], "job id")
+    if match["run"] is not None:
+        keys.check_id(match["run"], "run id")
     step = match["step"]
     return Target(match["job"], match["run"], int(step) if step is not None else None)
 

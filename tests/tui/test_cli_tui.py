@@ -9,6 +9,7 @@ import pytest
 
 from perstack_tui.cli import _tui_parser
 from perstack_tui.cli.tui import parse_target
+from perstack_tui.keys import UnsafeIdError
 from perstack_tui.tui.app import Target
 
 
@@ -38,3 +39,20 @@ def test_parsing_a_target_does_not_import_textual() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("text", ["..", "../etc", "job/..", ".#3"])
+def test_open_target_refuses_ids_that_escape_their_folder(text: str) -> None:
+    with pytest.raises(UnsafeIdError):
+        parse_target(text)
+
+
+def test_open_with_an_unsafe_job_id_is_a_one_line_usage_error(tmp_path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "perstack_tui", "open", "../etc", "--storage", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip() == "perstack-tui: unsafe job id: '..'"

@@ -281,6 +281,14 @@ class JobScreen(Screen[None]):
     @work(exclusive=True, group="job-load")
     async def load(self) -> None:
         """List the job's runs and events, then follow it for new ones."""
+        try:
+            keys.check_id(self.job_id, "job id")
+            if self.run_choice != ALL_RUNS:
+                keys.check_id(self.run_choice, "run id")
+        except keys.UnsafeIdError as error:  # e.g. `open ../etc`: nothing to list or follow
+            self.events_list.set_empty_text(f"cannot open {error}  — esc: back to the jobs list")
+            self.runs_list.set_empty_text("")
+            return
         runs = await self.app.guarded(self.app.catalog.runs(self.job_id))
         if not self.query("#runs"):  # closed (or the app quit) while listing
             return

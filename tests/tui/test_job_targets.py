@@ -1,0 +1,32 @@
+"""Opening a job that cannot be opened: an unsafe id or a job that does not exist."""
+
+from __future__ import annotations
+
+from perstack_tui.tui.app import Target
+from perstack_tui.tui.screens.job import JobScreen
+from perstack_tui.tui.screens.jobs import JobsScreen
+
+from .helpers import wait_for
+from .test_app import make_app
+
+
+def _empty_text(app) -> str:  # type: ignore[no-untyped-def]
+    screen = app.screen
+    return screen.events_list.empty_text if isinstance(screen, JobScreen) else ""
+
+
+async def test_unsafe_job_id_shows_a_message_instead_of_crashing(real_storage) -> None:
+    app = make_app(real_storage, target=Target("..", "etc"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: "unsafe job id" in _empty_text(app), pilot)
+        assert "'..'" in _empty_text(app)
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, JobsScreen), pilot)
+    assert app.return_code in (0, None)
+
+
+async def test_unsafe_run_id_shows_a_message_instead_of_crashing(real_storage) -> None:
+    app = make_app(real_storage, target=Target("somejob", ".."))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: "unsafe run id" in _empty_text(app), pilot)
+
