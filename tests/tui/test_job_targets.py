@@ -30,3 +30,12 @@ async def test_unsafe_run_id_shows_a_message_instead_of_crashing(real_storage) -
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(lambda: "unsafe run id" in _empty_text(app), pilot)
 
+
+async def test_missing_job_says_there_is_no_such_job_in_the_storage(real_storage) -> None:
+    app = make_app(real_storage, target=Target("nope"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: "no job 'nope' in" in _empty_text(app), pilot)
+        assert app.storage_location in _empty_text(app)
+        assert "esc" in _empty_text(app)
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, JobsScreen), pilot)

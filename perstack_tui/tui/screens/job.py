@@ -304,7 +304,7 @@ class JobScreen(Screen[None]):
         self._show_runs()
         self._rebuild_rows()
         if not runs:
-            self.events_list.set_empty_text(f"job {self.job_id} has no runs (or does not exist)")
+            self.events_list.set_empty_text(await self._no_runs_text())
         if self._start_step is not None:
             self.jump_to_step(self._start_step)
             self._start_step = None
@@ -312,6 +312,17 @@ class JobScreen(Screen[None]):
             self.events_list.set_cursor(len(self.rows) - 1)
         self._update_header()
         await self._follow_job()
+
+    async def _no_runs_text(self) -> str:
+        """Why the job shows no events: it does not exist, or it has no runs yet."""
+        storage = self.app.catalog.storage
+        prefix = keys.job_prefix(self.job_id)
+        folders = await self.app.guarded(storage.list_prefixes(prefix), quiet=True)
+        files = await self.app.guarded(storage.list_keys(prefix), quiet=True)
+        if not folders and not files:
+            where = self.app.storage_location
+            return f"no job {self.job_id!r} in {where}  — esc: back to the jobs list"
+        return f"job {self.job_id} has no runs yet"
 
     async def _follow_job(self) -> None:
         seen = [m.key for run in self.runs for m in run.events]
