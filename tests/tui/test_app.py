@@ -363,7 +363,7 @@ async def test_a_job_that_does_not_exist_says_so(real_storage) -> None:
     app = make_app(real_storage, target=Target("nosuchjob"))
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(lambda: isinstance(app.screen, JobScreen), pilot)
-        await wait_for(lambda: "no runs" in app.screen.events_list.empty_text, pilot)
+        await wait_for(lambda: "no job 'nosuchjob' in" in app.screen.events_list.empty_text, pilot)
 
 
 def test_not_found_is_a_storage_error() -> None:
