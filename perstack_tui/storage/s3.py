@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
@@ -206,22 +206,21 @@ class S3Storage(KeyValueStorage):
 
     def _pages(
         self, full_prefix: str, start_after: str | None, *, delimiter: bool = True
-    ) -> list[dict[str, Any]]:
+    ) -> Iterator[dict[str, Any]]:
+        """ListObjectsV2 pages, each counted in :attr:`stats` (blocking: run it on the pool)."""
         client = self._get_client()
         params: dict[str, Any] = {"Bucket": self.bucket, "Prefix": full_prefix}
         if delimiter:
             params["Delimiter"] = "/"
         if start_after:
             params["StartAfter"] = self.prefix + start_after
-        pages = []
         for page in client.get_paginator("list_objects_v2").paginate(**params):
             self._count("list")
-            pages.append(page)
-        return pages
+            yield page
 
     async def list_prefixes(self, prefix: str) -> list[str]:
         full = self.prefix + prefix
-        pages = await self._call(lambda: self._pages(full, None), prefix, "list")
+        pages = await self._call(lambda: list(self._pages(full, None)), prefix, "list")
         names = {
             common["Prefix"][len(full) :].rstrip("/")
             for page in pages
@@ -232,7 +231,7 @@ class S3Storage(KeyValueStorage):
 
     async def list_objects(self, prefix: str, start_after: str | None = None) -> list[ObjectInfo]:
         full = self.prefix + prefix
-        pages = await self._call(lambda: self._pages(full, start_after), prefix, "list")
+        pages = await self._call(lambda: list(self._pages(full, start_after)), prefix, "list")
         objects = self._objects_of(pages, full)
         if start_after is not None:
             objects = [o for o in objects if o.key > start_after]
@@ -243,8 +242,16 @@ class S3Storage(KeyValueStorage):
         """Every object under ``prefix``: one ``ListObjectsV2`` loop without delimiter, 1,000
         keys a page (each page counted in :attr:`stats`); size, mtime and ETag come free."""
         full = self.prefix + prefix
-        pages = await self._call(lambda: self._pages(full, None, delimiter=False), prefix, "list")
-        objects = [o for o in self._objects_of(pages, full) if not o.key.endswith("/")]
+
+        def walk() -> list[ObjectInfo]:
+            # each page becomes small tuples at once: 100 pages of parsed XML held together
+            # would take ~100 MB at 100,000 keys
+            found: list[ObjectInfo] = []
+            for page in self._pages(full, None, delimiter=False):
+                found.extend(o for o in self._objects_of([page], full) if o.key[-1:] != "/")
+            return found
+
+        objects = await self._call(walk, prefix, "list")
         objects.sort(key=lambda o: o.key)
         return objects
 
