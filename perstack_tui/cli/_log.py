@@ -82,6 +82,7 @@ class LogSelection:
     metas: list[EventMeta]  # every event in scope (job, run or checkpoint's run)
     shown: list[tuple[EventMeta, AnyEvent]] = field(default_factory=list)
     matched: int = 0  # matches found (all of them when ``complete``)
+    page: int = 0  # matches shown (``shown`` adds the --context events around them)
     complete: bool = True  # False when reading stopped early, once enough matched
     checkpoint: Checkpoint | Unreadable | None = None
     #: unreadable files a --filter condition could not be checked against
@@ -200,6 +201,7 @@ async def _match(
     read = await storage.read_events([metas[i].key for i in missing])
     for index, event in zip(missing, read, strict=True):
         bodies[index] = event
+    selection.page = len(page)
     selection.shown = [(metas[i], bodies[i]) for i in shown]
 
 
@@ -269,9 +271,9 @@ def format_event_line(event: AnyEvent, *, verbose: bool = False) -> str:
         step = str(name.step_number) if name else "?"
         kind = name.type if name else "unreadable"
         time = format_time(name.timestamp) if name else "--:--:--"
-        header = f"[Step {step}] {kind:<24}{time}  UNREADABLE"
+        header = f"[Step {step}] {kind:<24} {time}  UNREADABLE"
     else:
-        header = f"[Step {event.stepNumber}] {event.type:<24}{format_time(event.timestamp)}"
+        header = f"[Step {event.stepNumber}] {event.type:<24} {format_time(event.timestamp)}"
         header += f"  {event.expertKey}" if event.expertKey else ""
         header += "  ERROR" if event_is_error(event) else ""
     details = event_details(event, verbose=verbose)
@@ -333,11 +335,14 @@ def _checkpoint_lines(checkpoint: Checkpoint | Unreadable, messages: bool) -> li
 
 
 def _paging_note(selection: LogSelection, args: argparse.Namespace) -> str:
-    shown = sum(1 for _ in selection.shown)
+    shown = selection.page
+    around = len(selection.shown) - shown
+    context = f", with {around} events around them (--context)" if around else ""
     if not selection.complete:
-        return f"Showing {shown} matching events; more may match (--take 0 for all)."
+        return f"Showing {shown} matching events{context}; more may match (--take 0 for all)."
     return (
-        f"Showing {shown} of {selection.matched} matching events ({len(selection.metas)} in all)."
+        f"Showing {shown} of {selection.matched} matching events{context} "
+        f"({len(selection.metas)} in all)."
     )
 
 

@@ -144,6 +144,8 @@ async def show_command(
     try:
         if args.job:
             keys.check_id(args.job, "job id")
+        if ".." in args.target.replace("\\", "/").split("/"):
+            raise keys.UnsafeIdError(f"unsafe id or key: {args.target!r}")
         _, value = await find(storage, args.target, job_id=args.job)
     except keys.UnsafeIdError as error:
         print(f"perstack-tui: {error}", file=sys.stderr)

@@ -147,6 +147,7 @@ def test_show_corrupt_event_says_unreadable(capsys, real_dir):
         ("nothing-by-this-id", 1, "no job, run, checkpoint or event 'nothing-by-this-id'"),
         ("r3k7c4urwywzgewayor7pkse", 1, "has no run-setting.json"),
         ("..", 2, "unsafe id"),
+        ("jobs/../../etc/passwd", 2, "unsafe id or key"),
         ("jobs/x/runs/y/event-1-1-startRun.json", 1, "no 'jobs/x/runs/y/event-1-1-startRun.json'"),
     ],
 )

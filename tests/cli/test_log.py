@@ -72,7 +72,7 @@ def test_header_names_storage_job_status_expert_and_times(capsys, real_dir):
 def test_job_log_includes_the_delegates_run_perstack_misses(capsys, real_dir):
     _, out, _ = log(capsys, real_dir, "--job", COORDINATOR_JOB)
     lines = event_lines(out)
-    assert lines[0].startswith("[Step 1] startRun                22:16:22  demo-coordinator")
+    assert lines[0].startswith("[Step 1] startRun                 22:16:22  demo-coordinator")
     assert lines[-1].startswith("[Step 4] completeRun") and lines[-1].endswith("demo-helper")
     assert "  Result: Final answer: the task is done." in out
 
@@ -87,15 +87,32 @@ def test_delegation_shows_the_delegate_expert_and_query(capsys, real_dir):
 def test_tool_error_is_shown_as_an_error(capsys, real_dir):
     _, out, _ = log(capsys, real_dir, "--job", COORDINATOR_JOB, "--type", "resolveToolResults")
     assert event_lines(out) == [
-        "[Step 1] resolveToolResults      22:16:23  demo-coordinator  ERROR"
+        "[Step 1] resolveToolResults       22:16:23  demo-coordinator  ERROR"
     ]
     assert "  ✗ readTextFile (error): File missing.txt does not exist." in out
     assert "  Errors: 1" in out
 
 
+def test_a_long_event_type_does_not_run_into_the_time(capsys, real_dir):
+    run = real_dir / "jobs" / COORDINATOR_JOB / "runs" / "hadyhjk3onqq4qi3j6ixtsng"
+    event = {
+        "type": "completeStreamingReasoning",  # 26 characters: wider than the type column
+        "id": "longtypeevent",
+        "expertKey": "demo-helper",
+        "timestamp": 1795299383376,
+        "jobId": COORDINATOR_JOB,
+        "runId": "hadyhjk3onqq4qi3j6ixtsng",
+        "stepNumber": 4,
+        "text": "done",
+    }
+    (run / "event-1795299383376-4-completeStreamingReasoning.json").write_text(json.dumps(event))
+    _, out, _ = log(capsys, real_dir, "--job", COORDINATOR_JOB, "--type", event["type"])
+    assert "[Step 4] completeStreamingReasoning 22:16:23" in out
+
+
 def test_corrupt_event_is_listed_as_unreadable(capsys, real_dir):
     _, out, _ = log(capsys, real_dir, "--job", COORDINATOR_JOB)
-    assert "[Step 4] streamRunResult         22:16:23  UNREADABLE" in out
+    assert "[Step 4] streamRunResult          22:16:23  UNREADABLE" in out
     assert f"  Key: {CORRUPT_EVENT}" in out
     assert "  Unreadable: 1" in out
 
@@ -161,6 +178,13 @@ def test_checkpoint_shows_its_run_and_messages(capsys, real_dir):
     assert len(event_lines(out)) == 2
     data = log_json(capsys, real_dir, "--checkpoint", HELPER_CHECKPOINT)
     assert data["checkpoint"]["id"] == HELPER_CHECKPOINT
+
+
+def test_context_events_are_not_counted_as_matches(capsys, real_dir):
+    _, out, _ = log(
+        capsys, real_dir, "--job", COORDINATOR_JOB, "--type", "callDelegate", "--context", "1"
+    )
+    assert "Showing 1 of 1 matching events, with 2 events around them (--context)" in out
 
 
 def test_take_offset_and_context_page_like_perstack(capsys, real_dir):
