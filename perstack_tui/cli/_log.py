@@ -115,7 +115,7 @@ async def select_events(
     if job_id is None:
         job_id = await _find_job(catalog, run_id, checkpoint_id)
         if job_id is None:
-            raise NothingFound(f"no jobs in {where}")
+            raise NothingFound(storage.no_jobs_message())
     job = await catalog.job(job_id)
     if job.source == "empty" and job.status == "unknown":
         raise NothingFound(f"no job {job_id!r} in {where}")

@@ -111,10 +111,9 @@ async def jobs_command(
         print(json.dumps(jobs_json(summaries), indent=2 if args.pretty else None), file=out)
     elif summaries:
         print(jobs_table(summaries), file=out)
-    else:
+    elif statuses:
         where = storage.storage_info().location
-        print(
-            f"perstack-tui: no jobs{' with that status' if statuses else ''} in {where}",
-            file=sys.stderr,
-        )
+        print(f"perstack-tui: no jobs with that status in {where}", file=sys.stderr)
+    else:
+        print(f"perstack-tui: {storage.no_jobs_message()}", file=sys.stderr)
     return EXIT_OK if summaries else EXIT_NO_MATCH

@@ -215,6 +215,10 @@ class KeyValueStorage(ABC):
     @abstractmethod
     def storage_info(self) -> StorageInfo: ...
 
+    def no_jobs_message(self) -> str:
+        """What to tell a user who finds no job here (backends add why, when they know)."""
+        return f"no jobs in {self.storage_info().location}"
+
     async def close(self) -> None:  # noqa: B027  (most backends hold nothing to release)
         """Release connections and threads."""
 

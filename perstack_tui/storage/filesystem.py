@@ -33,6 +33,14 @@ class FileSystemStorage(KeyValueStorage):
     def storage_info(self) -> StorageInfo:
         return StorageInfo("filesystem", f"filesystem:{self.base}")
 
+    def no_jobs_message(self) -> str:
+        if not self.base.is_dir():
+            return (
+                f"no jobs in {self.storage_info().location}: the directory does not exist "
+                "(Perstack creates it on its first run; --storage or perstack.toml picks another)"
+            )
+        return super().no_jobs_message()
+
     async def list_prefixes(self, prefix: str) -> list[str]:
         return sorted(
             entry.name

@@ -23,3 +23,12 @@ def test_an_unknown_word_is_not_mistaken_for_an_option_value(real_dir, capsys) -
     assert main(["--storage", str(real_dir), "nonsense"]) == 2
     error = capsys.readouterr().err
     assert "unknown command 'nonsense'" in error and "log, jobs" in error
+
+
+def test_a_missing_directory_is_named_as_missing_not_just_empty(tmp_path, capsys) -> None:
+    missing = tmp_path / "nowhere" / "perstack"
+    assert main(["jobs", "--storage", str(missing)]) == 1
+    error = capsys.readouterr().err
+    assert str(missing) in error and "does not exist" in error
+    assert main(["log", "--storage", str(missing)]) == 1
+    assert "does not exist" in capsys.readouterr().err

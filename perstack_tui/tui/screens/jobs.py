@@ -171,7 +171,7 @@ class JobsScreen(Screen[None]):
         self.add_job_ids(ids)
         self._ids_listed.set()
         if not ids:
-            self.list.set_empty_text(f"no jobs in {self.app.storage_location}")
+            self.list.set_empty_text(self.app.storage.no_jobs_message())
         # one listing of every key orders all jobs; on failure, rows fill one by one
         scanned = await self.app.guarded(self.app.catalog.scan_jobs(ids))
         if scanned is not None:
