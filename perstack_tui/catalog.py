@@ -48,6 +48,9 @@ _RUN_END_STATUS = {
     "stopRunByExceededMaxSteps": "stoppedByMaxSteps",
     "stopRunByInteractiveTool": "stoppedByInteractiveTool",
     "stopRunByDelegate": "stoppedByDelegate",
+    # callDelegate hands the run over: stopRunByDelegate follows within milliseconds, and
+    # where that file is missing (lost to a name collision, or not kept) the run has stopped.
+    "callDelegate": "stoppedByDelegate",
 }
 
 # Events that never embed the message history: the cheapest read to learn a run's expert.

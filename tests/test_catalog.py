@@ -438,3 +438,12 @@ async def test_last_checkpoint_skips_an_unreadable_latest_event():
     await storage.write_bytes(refs[-1].key, b"garbage")
     last = await catalog.last_checkpoint(demo.job_id)
     assert isinstance(last, Checkpoint) and last.stepNumber == refs[-2].step
+
+
+async def test_a_run_whose_last_event_is_call_delegate_has_stopped_by_delegate(real_storage):
+    # The real fixture keeps the coordinator's run up to its callDelegate: that run handed
+    # over to its helper; it is not running.
+    runs = await Catalog(real_storage).runs(COORDINATOR_JOB)
+    coordinator = next(r for r in runs if r.run_id == "r3k7c4urwywzgewayor7pkse")
+    assert coordinator.events[-1].type == "callDelegate"
+    assert coordinator.status == "stoppedByDelegate"
