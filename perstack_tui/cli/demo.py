@@ -7,11 +7,10 @@ import asyncio
 import contextlib
 import signal
 import sys
+from typing import TYPE_CHECKING
 
-from perstack_tui import demo
-from perstack_tui.config import ConfigError, StorageConfig
-from perstack_tui.storage.base import KeyValueStorage
-from perstack_tui.storage.factory import create_storage, open_storage
+if TYPE_CHECKING:  # the engine is imported where used: ``demo --help`` loads no models
+    from perstack_tui.storage.base import KeyValueStorage
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,11 +31,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="typical time between live events (default 0.6; streaming deltas are faster)",
     )
     parser.add_argument(
-        "--seed", type=int, default=demo.DEFAULT_SEED, help="random seed of the static jobs"
+        "--seed", type=int, default=None, help="random seed of the static jobs (default: fixed)"
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    from perstack_tui.config import ConfigError, StorageConfig
+    from perstack_tui.storage.factory import create_storage, open_storage
+
     if args.path and args.storage:
         raise ConfigError("give --path or --storage, not both")
     if args.pace <= 0:
@@ -49,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _main(storage: KeyValueStorage, args: argparse.Namespace) -> int:
+    from perstack_tui import demo
+
     say = (lambda _text: None) if args.quiet else (lambda text: print(text, flush=True))
     where = storage.storage_info().location
     try:
@@ -61,7 +65,8 @@ async def _main(storage: KeyValueStorage, args: argparse.Namespace) -> int:
             )
             return 2
         if marker is None or not args.live:
-            jobs = await demo.write_demo(storage, seed=args.seed)
+            seed = demo.DEFAULT_SEED if args.seed is None else args.seed
+            jobs = await demo.write_demo(storage, seed=seed)
             say(f"wrote {len(jobs)} demo jobs to {where}")
             for job in jobs.values():
                 say(f"  {job.job_id}  {job.title}")
@@ -73,6 +78,8 @@ async def _main(storage: KeyValueStorage, args: argparse.Namespace) -> int:
 
 
 async def _live(storage: KeyValueStorage, args: argparse.Namespace, say) -> None:  # type: ignore[no-untyped-def]
+    from perstack_tui import demo
+
     writer = demo.LiveWriter(
         storage,
         pace=args.pace,

@@ -11,10 +11,10 @@ import argparse
 import asyncio
 import sys
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from ..export import UnsafeKeyError, export_job
-from ..storage.base import KeyValueStorage, NotFoundError
+if TYPE_CHECKING:  # the engine is imported where used: ``export --help`` loads no models
+    from ..storage.base import KeyValueStorage
 
 EXIT_OK, EXIT_NO_MATCH, EXIT_USAGE = 0, 1, 2
 BAR_WIDTH = 30
@@ -72,6 +72,9 @@ async def export_command(
     storage: KeyValueStorage, args: argparse.Namespace, out: TextIO | None = None
 ) -> int:
     """``export`` on an open storage; returns the exit code."""
+    from ..export import UnsafeKeyError, export_job
+    from ..storage.base import NotFoundError
+
     out = out or sys.stdout
     out_dir = Path(args.output_dir)
     code = EXIT_OK

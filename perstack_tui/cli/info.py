@@ -9,8 +9,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..storage.factory import open_storage
-
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print the information as JSON")
@@ -29,6 +27,8 @@ def run(args: argparse.Namespace) -> int:
 
 async def gather_info(args: argparse.Namespace) -> dict[str, Any]:
     """What ``info`` reports, as a JSON-ready dict (one delimiter listing for the job count)."""
+    from ..storage.factory import open_storage  # the engine only once the command runs
+
     storage, resolved = open_storage(args)
     try:
         info = storage.storage_info()

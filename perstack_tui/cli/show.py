@@ -12,13 +12,13 @@ import argparse
 import asyncio
 import json
 import sys
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .. import keys
-from ..catalog import Catalog
-from ..describe import job_json
-from ..models import Checkpoint, Job, RunSetting, Unreadable, mask_secrets, parse_model
-from ..storage.base import KeyValueStorage, NotFoundError
+
+if TYPE_CHECKING:  # the engine is imported where used: ``show --help`` loads no models
+    from ..catalog import Catalog
+    from ..storage.base import KeyValueStorage
 
 EXIT_OK, EXIT_NO_MATCH, EXIT_USAGE = 0, 1, 2
 
@@ -66,6 +66,9 @@ async def find(
     storage: KeyValueStorage, target: str, *, job_id: str | None = None
 ) -> tuple[str, Any]:
     """``(kind, value)`` for a key or id: a model, an :class:`Unreadable`, or raw JSON."""
+    from ..catalog import Catalog
+    from ..models import Unreadable
+
     key = _as_key(target)
     if key is not None:
         return await _by_key(storage, key)
@@ -96,6 +99,8 @@ async def find(
 
 
 async def _job(storage: KeyValueStorage, catalog: Catalog, job_id: str) -> tuple[str, Any]:
+    from ..describe import job_json
+
     stored = await storage.retrieve_job(job_id)
     if stored is not None:
         return "job", stored
@@ -104,6 +109,9 @@ async def _job(storage: KeyValueStorage, catalog: Catalog, job_id: str) -> tuple
 
 
 async def _by_key(storage: KeyValueStorage, key: str) -> tuple[str, Any]:
+    from ..models import Checkpoint, Job, RunSetting, Unreadable, parse_model
+    from ..storage.base import NotFoundError
+
     parsed = keys.parse_key(key)
     try:
         if parsed.kind == "event":
@@ -125,6 +133,8 @@ async def _by_key(storage: KeyValueStorage, key: str) -> tuple[str, Any]:
 
 def to_json(value: Any, *, reveal_secrets: bool = False) -> Any:
     """What ``show`` prints for a found value (secrets masked unless revealed)."""
+    from ..models import Unreadable, mask_secrets
+
     if isinstance(value, Unreadable):
         return {
             "type": "unreadable",
@@ -140,6 +150,8 @@ async def show_command(
     storage: KeyValueStorage, args: argparse.Namespace, out: TextIO | None = None
 ) -> int:
     """``show`` on an open storage; returns the exit code."""
+    from ..models import Unreadable
+
     out = out or sys.stdout
     try:
         if args.job:
