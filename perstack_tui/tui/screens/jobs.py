@@ -175,7 +175,11 @@ class JobsScreen(Screen[None]):
         # one listing of every key orders all jobs; on failure, rows fill one by one
         scanned = await self.app.guarded(self.app.catalog.scan_jobs(ids))
         if scanned is not None:
-            self._pending.difference_update(s.id for s in scanned if not s.partial)
+            for summary in scanned:  # a partial summary still needs its expert and tokens
+                if summary.partial:
+                    self._pending.add(summary.id)
+                else:
+                    self._pending.discard(summary.id)
             self._apply_order()
         self._scanned.set()
         self._wanted.set()
@@ -196,12 +200,15 @@ class JobsScreen(Screen[None]):
         """Fetch summaries forever: visible rows first, then the rest, in small batches."""
         try:
             catalog = self.app.catalog
-            await self._scanned.wait()  # its order first: reads then go to the right rows
             while True:
                 await self._wanted.wait()
                 first, last = self.list.visible_range
                 visible = [j for j in self.order[first:last] if j in self._pending]
+                # while the scan runs (seconds on a large bucket) only the rows on screen are
+                # read, so they are not blank meanwhile; the rest once the order is known
+                scanned = self._scanned.is_set()
                 rest = [j for j in self.order if j in self._pending and j not in visible]
+                rest = rest if scanned else []
                 batch = (visible + rest)[:_BATCH]
                 if not batch:
                     self._wanted.clear()

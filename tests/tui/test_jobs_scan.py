@@ -1,0 +1,37 @@
+"""The jobs list while its one-listing scan runs: rows on screen are not left blank."""
+
+from __future__ import annotations
+
+import asyncio
+
+from perstack_tui.storage.filesystem import FileSystemStorage
+from perstack_tui.tui.app import PerstackApp
+from perstack_tui.tui.screens.jobs import JobsScreen
+from tests.conftest import COORDINATOR_JOB, ERROR_JOB, PROGRAMMATIC_JOB
+
+from .helpers import FIXED_NOW, row_texts, wait_for
+
+
+class SlowTreeStorage(FileSystemStorage):
+    """The recursive listing waits until the test lets it through (a large bucket)."""
+
+    gate: asyncio.Event
+
+    async def list_tree(self, prefix, *, stat=False):  # type: ignore[no-untyped-def]
+        await self.gate.wait()
+        return await super().list_tree(prefix, stat=stat)
+
+
+async def test_rows_on_screen_fill_in_while_the_scan_runs_then_sort_newest_first(real_dir):
+    storage = SlowTreeStorage(real_dir)
+    storage.gate = asyncio.Event()
+    app = PerstackApp(storage, now=lambda: FIXED_NOW)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: isinstance(app.screen, JobsScreen) and app.screen.order, pilot)
+        screen = app.screen
+        await wait_for(lambda: "demo-helper" in "".join(row_texts(screen.list)), pilot)
+        assert not screen._scanned.is_set()  # filled one job at a time, scan still listing
+        storage.gate.set()
+        await wait_for(lambda: screen._scanned.is_set() and not screen._pending, pilot)
+        assert screen.order == [PROGRAMMATIC_JOB, ERROR_JOB, COORDINATOR_JOB]
+        assert not any(app.catalog.cached_job(j).partial for j in screen.order)
