@@ -443,6 +443,28 @@ def figure_tail(ctx: Context) -> None:
                             size_in <= first["bytes"] * 1.2 + 2048 if last else None))  # fmt: skip
             ctx.add(Row("tail: time per poll (1 new event)", data, value_of(result), None, "s",
                         note=error_note(result)))  # fmt: skip
+    dataset = DataSet("run", ctx.settings.tail_sizes[0])
+    job = dataset.job_id()
+    run = next(iter(dataset.plans())).events[0]["runId"]
+    for backend, spec in ctx.specs(dataset):
+        interval = 1.0
+        result = scenario("tail-latency", {"storage": spec, "job": job, "run": run,
+                                           "interval": interval})  # fmt: skip
+        value = value_of(result)
+        if backend == "s3":  # one poll interval plus one round trip
+            target, limit = "<= interval (1 s) + 1 round trip", None
+            floor = value_of(result, "floor_seconds")
+            if value is not None and floor is not None:
+                limit = interval + floor
+        else:
+            target, limit = "< 0.5 s", 0.5
+        maximum = value_of(result, "max_seconds")
+        ctx.add(Row("tail: new event seen (median)", f"{backend}, event written to yielded",
+                    value, value_of(result, "floor_seconds"), "s", target,
+                    None if value is None or limit is None else (maximum or value) <= limit,
+                    error_note(result) or f"worst of {result.get('seen', 0)}: "
+                    f"{(maximum or 0) * 1000:.0f} ms (held to the target); floor: one raw read "
+                    "of the new object"))  # fmt: skip
     total = ctx.settings.tail_events
     result = scenario("tail-memory", {"events": total})
     ctx.add(Row("tail: peak RSS", f"{total:,} events tailed, filesystem",

@@ -8,6 +8,7 @@ values they bound, so both are measured the same way on the same data.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -461,6 +462,72 @@ async def tail_poll(p: Params) -> dict[str, Any]:
     polls = max(1, len(written))
     per_poll = {k: (after.get(k, 0) - before.get(k, 0)) / polls for k in after}
     return {"seconds": seconds, "existing": len(metas), "seen": seen, **per_poll}
+
+
+@scenario("tail-latency")
+async def tail_latency(p: Params) -> dict[str, Any]:
+    """Time from an event file being complete to the follower yielding it, over ``events`` writes.
+
+    The follower runs its real loop (``updates()``: file-system notifications on a directory,
+    polling every ``interval`` on S3). Writes are spread at irregular gaps so they do not line
+    up with the poll phase. Floor: one raw read of the same new object right after writing it.
+    """
+    import random
+    import statistics
+
+    from perstack_tui.follow import JobFollower
+
+    spec, job, run = p["storage"], p["job"], p["run"]
+    interval = p.get("interval", 1.0)
+    storage = open_storage(spec)
+    writer = open_storage(spec)
+    metas = await writer.list_event_metas(job, run)
+    clock, step = metas[-1].timestamp + 20_000, metas[-1].stepNumber
+    follower = JobFollower(storage, job, interval=interval, seen_keys=[m.key for m in metas])
+    received: dict[str, float] = {}
+
+    async def follow() -> None:
+        async for update in follower.updates():
+            now = time.perf_counter()
+            for event in update.new_events:
+                received.setdefault(getattr(event, "id", ""), now)
+
+    task = asyncio.create_task(follow())
+    latencies: list[float] = []
+    floors: list[float] = []
+    written: list[str] = []
+    gaps = random.Random(7)
+    try:
+        await asyncio.sleep(interval)  # the follower has caught up with the existing events
+        for index in range(p.get("events", 10)):
+            key, data = _tail_event(job, run, clock + index * 1000, step)
+            await writer.write_bytes(key, data)
+            done = time.perf_counter()
+            written.append(key)
+            started = time.perf_counter()
+            await writer.read_bytes(key)
+            floors.append(time.perf_counter() - started)
+            event_id = json.loads(data)["id"]
+            deadline = done + 10 * interval + 5
+            while event_id not in received and time.perf_counter() < deadline:
+                await asyncio.sleep(0.005)
+            if event_id in received:
+                latencies.append(received[event_id] - done)
+            await asyncio.sleep(gaps.uniform(0.05, interval))
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await _delete(spec, written)
+        await storage.close()
+        await writer.close()
+    return {
+        "seconds": statistics.median(latencies) if latencies else None,
+        "max_seconds": max(latencies) if latencies else None,
+        "floor_seconds": statistics.median(floors) if floors else None,
+        "seen": len(latencies),
+        "written": len(written),
+    }
 
 
 async def _delete(spec: Params, written: list[str]) -> None:
