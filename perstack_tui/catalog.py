@@ -514,8 +514,10 @@ class _JobKeys:
         return summary
 
     def first_timestamp(self) -> int | None:
-        starts = [m[0].timestamp for k in self.run_keys.values() if (m := event_metas(k))]
-        return min(starts, default=None)
+        # by time, not by key: a timestamp with fewer digits sorts after as text
+        return min(
+            (m.timestamp for k in self.run_keys.values() for m in event_metas(k)), default=None
+        )
 
 
 def _by_time(meta: EventMeta) -> tuple[int, str]:

@@ -194,6 +194,18 @@ async def test_latest_job_is_the_one_that_started_last_from_one_listing():
     assert storage.calls == Counter({"tree": 1, "list": 1})
 
 
+async def test_latest_job_goes_by_time_where_names_do_not_sort_by_time():
+    storage = CountingStorage()
+    for job_id, timestamp in (("a", 10_000), ("a", 9_000), ("b", 9_500)):
+        event = {"type": "startRun", "id": f"e{timestamp}", "timestamp": timestamp,
+                 "jobId": job_id, "runId": "r1", "stepNumber": 1}  # fmt: skip
+        await storage.store_event(event)
+    # "event-10000-..." sorts before "event-9000-..." as text: job a started at 9000
+    assert await Catalog(storage).latest_job_id() == "b"
+    scanned = {s.id: s for s in await Catalog(storage).scan_jobs()}
+    assert (scanned["a"].started_at, scanned["a"].finished_at) == (9_000, None)
+
+
 # --- the scan: every job from one listing ---------------------------------------------
 
 
