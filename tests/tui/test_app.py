@@ -141,8 +141,10 @@ async def test_events_are_grouped_by_step_with_gists_and_the_corrupt_file_marked
         assert "→ demo-helper: Summarize the word perstack" in delegate_row
         results = rows[types.index("resolveToolResults")]
         assert "✓ healthCheck" in results
-        stream = rows[[r.stream for r in screen.rows].index("RunResult")]
-        assert "result ×1" in stream and "[1 unreadable]" in stream
+        # the corrupt streamRunResult (the only chunk of its stream) has a row of its own
+        corrupt = [r.first.type for r in screen.rows].index("streamRunResult")
+        assert screen.rows[corrupt].stream is None
+        assert "unreadable: not valid JSON" in rows[corrupt]
         # the step number is printed once, on the first row of each step
         assert rows[0].split()[0] == "1" and not rows[1].startswith("   1")
 

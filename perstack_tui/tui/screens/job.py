@@ -82,6 +82,9 @@ class EventRow:
     metas: list[EventMeta] = field(default_factory=list)
     stream: str | None = None  # "Reasoning" / "RunResult" for a folded stream
     closed: bool = False  # the stream's complete* event arrived
+    #: chunks of this stream that could not be read: each has its own row, never folded in,
+    #: and the assembled detail names them (key and reason)
+    unreadable: list[EventMeta] = field(default_factory=list)
 
     @property
     def first(self) -> EventMeta:
@@ -94,6 +97,13 @@ class EventRow:
     @property
     def key(self) -> str:
         return self.first.key
+
+    @property
+    def stream_label(self) -> str:
+        """What a folded stream row is, e.g. ``reasoning`` and the count of its deltas."""
+        label = "reasoning" if self.stream == "Reasoning" else "result"
+        count = sum(1 for m in self.metas if m.type.startswith("stream"))
+        return f"{label} ×{count}"
 
 
 def parse_step_range(text: str) -> tuple[int, int] | None:
@@ -402,12 +412,22 @@ class JobScreen(Screen[None]):
                     continue
                 for key, body in zip(wanted, bodies, strict=True):
                     self.events[key] = body
+                if self._unreadable_folded(wanted, bodies):
+                    self._rebuild_rows(keep_cursor=True)  # give it a row of its own
                 self.events_list.refresh()
                 self._show_detail()
                 if self.filters & {"errors"}:
                     self._rebuild_rows(keep_cursor=True)
         except NoMatches:  # the screen closed (or the app quit) meanwhile
             return
+
+    def _unreadable_folded(self, read: list[str], bodies: list[RunEvent | Unreadable]) -> bool:
+        """Whether a chunk just found unreadable sits folded in a stream row."""
+        found = {k for k, b in zip(read, bodies, strict=True) if isinstance(b, Unreadable)}
+        found = {k for k in found if stream_kind(_meta_type(k)) is not None}
+        return bool(found) and any(
+            m.key in found for row in self.rows if row.stream for m in row.metas
+        )
 
     def _wanted_keys(self) -> list[str]:
         first, last = self.events_list.visible_range
@@ -507,6 +527,13 @@ class JobScreen(Screen[None]):
         if not self._passes(meta):
             return False
         kind = stream_kind(meta.type)
+        if kind is not None and isinstance(self.events.get(meta.key), Unreadable):
+            for row in reversed(self.rows[-8:]):  # the open stream names it in its detail
+                if row.run_id == run_id and row.stream == kind and not row.closed:
+                    row.unreadable.append(meta)
+                    break
+            self.rows.append(EventRow(run_id, [meta]))
+            return True
         if kind is not None:
             for row in reversed(self.rows[-8:]):  # the open stream of this run, if any
                 if row.run_id == run_id and row.stream == kind and not row.closed:
@@ -580,9 +607,7 @@ class JobScreen(Screen[None]):
             text.append(" ")
         body = self.events.get(meta.key)
         if row.stream is not None:
-            label = "reasoning" if row.stream == "Reasoning" else "result"
-            count = sum(1 for m in row.metas if m.type.startswith("stream"))
-            text.append(f"{label} ×{count}".ljust(21), _TYPE_STYLE["stream"])
+            text.append(row.stream_label.ljust(21), _TYPE_STYLE["stream"])
             text.append(self._stream_text(row), "")
             return text
         category = _category(meta.type, body)
@@ -598,18 +623,15 @@ class JobScreen(Screen[None]):
     def _stream_text(self, row: EventRow) -> str:
         """The text a folded stream assembled so far (the complete* text once it is there)."""
         parts: list[str] = []
-        unreadable = 0
         for meta in row.metas:
             body = self.events.get(meta.key)
             if isinstance(body, StreamBoundary) and body.text:
                 return one_line(body.text, None)
             if isinstance(body, StreamDelta):
                 parts.append(body.delta)
-            elif isinstance(body, Unreadable):
-                unreadable += 1
         text = one_line("".join(parts), None)
-        if unreadable:
-            text = f"[{unreadable} unreadable] {text}"
+        if row.unreadable:
+            text = f"[{len(row.unreadable)} unreadable] {text}"
         return text
 
     def _update_events_title(self) -> None:
@@ -680,9 +702,13 @@ class JobScreen(Screen[None]):
             detail.show(None)  # type: ignore[attr-defined]
             return
         # a folded stream shows its newest event; the detail assembles the text from all
+        # and names the chunks that could not be read
         event = bodies[-1] if row.stream else bodies[0]
+        if row.stream:
+            bodies += [self.events[m.key] for m in row.unreadable if m.key in self.events]
         detail.show(event, run_events=bodies if row.stream else None)  # type: ignore[attr-defined]
-        title = f"detail · {row.first.type} · step {row.step}"
+        what = row.stream_label if row.stream else row.first.type
+        title = f"detail · {what} · step {row.step}"
         self.query_one("#detail-pane").border_title = title
 
     # --- navigation ---------------------------------------------------------------------
@@ -951,6 +977,11 @@ def _meta_of(key: str) -> EventMeta | None:
     if name is None:
         return None
     return EventMeta(timestamp=name.timestamp, stepNumber=name.step_number, type=name.type, key=key)
+
+
+def _meta_type(key: str) -> str:
+    name = keys.parse_key(key).event
+    return name.type if name is not None else ""
 
 
 def _note_delegation(run: RunSummary, event: RunEvent) -> None:

@@ -348,17 +348,21 @@ def _stream_text(event: StreamDelta | StreamBoundary, run_events: list[Any] | No
     kind = "Reasoning" if "Reasoning" in event.type else "RunResult"
     chunks: list[str] = []
     complete: str | None = None
-    skipped = 0
+    skipped: list[Unreadable] = []
     for other in run_events or [event]:
         if isinstance(other, Unreadable):
-            skipped += 1
+            skipped.append(other)
         elif isinstance(other, StreamDelta) and other.type.endswith(kind):
             chunks.append(other.delta)
         elif isinstance(other, StreamBoundary) and other.type.endswith(kind) and other.text:
             complete = other.text
     text = complete if complete is not None else "".join(chunks)
-    note = f"{len(chunks)} chunks" + (f", {skipped} unreadable" if skipped else "")
-    out = Text(f"Assembled {kind.lower()} ({note})\n", "bold")
+    note = f"{len(chunks)} chunks" + (f", {len(skipped)} unreadable" if skipped else "")
+    label = "reasoning" if kind == "Reasoning" else "run result"
+    out = Text(f"Assembled {label} ({note})\n", "bold")
+    for record in skipped:  # which chunk is missing from the text, and why
+        out.append("unreadable: ", "bold red")
+        out.append(f"{record.key or '(unknown)'}: {record.reason}\n", "red")
     out.append(text or "(empty)")
     return out
 
