@@ -45,9 +45,9 @@ def diff_checkpoints(previous: Checkpoint | None, current: Checkpoint) -> Checkp
 
     New messages are found by message id where every message has one, else by position
     (a checkpoint's messages only ever grow within a run). A delegation is *added* when
-    ``current.delegateTo`` names a tool call ``previous`` did not; it is *resolved* when a
-    delegation ``previous`` waited on has a tool result in ``current``'s messages, or is no
-    longer listed by the same run (a delegate's own checkpoint resolves nothing).
+    ``current.delegateTo`` names a tool call ``previous`` did not and ``current`` holds no result
+    for; it is *resolved* when a delegation has a tool result in ``current``'s messages, or is
+    no longer listed by the same run (a delegate's own checkpoint resolves nothing).
     """
     if previous is None:
         return CheckpointDiff(
@@ -67,6 +67,13 @@ def diff_checkpoints(previous: Checkpoint | None, current: Checkpoint) -> Checkp
         for d in previous.delegateTo or []
         if d.toolCallId in answered or (same_run and d.toolCallId not in after)
     ]
+    # A resumed caller's checkpoint may still list a delegation its messages already answer
+    # (the caller's previous checkpoint was the delegate's): that delegation is resolved.
+    resolved += [
+        d
+        for d in current.delegateTo or []
+        if d.toolCallId in answered and d.toolCallId not in before
+    ]
     window = None
     if previous.contextWindowUsage is not None and current.contextWindowUsage is not None:
         window = current.contextWindowUsage - previous.contextWindowUsage
@@ -77,7 +84,11 @@ def diff_checkpoints(previous: Checkpoint | None, current: Checkpoint) -> Checkp
         same_conversation=same_conversation,
         usage_delta=current.usage - previous.usage,
         context_window_usage_delta=window,
-        delegations_added=[d for d in current.delegateTo or [] if d.toolCallId not in before],
+        delegations_added=[
+            d
+            for d in current.delegateTo or []
+            if d.toolCallId not in before and d.toolCallId not in answered
+        ],
         delegations_resolved=resolved,
     )
 

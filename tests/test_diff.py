@@ -6,7 +6,15 @@ import pytest
 
 from perstack_tui import keys
 from perstack_tui.diff import diff_checkpoints, diff_lines, usage_delta_text
-from perstack_tui.models import Checkpoint, DelegateTo, ExpertRef, Message, TextPart, Usage
+from perstack_tui.models import (
+    Checkpoint,
+    DelegateTo,
+    ExpertRef,
+    Message,
+    TextPart,
+    ToolResultPart,
+    Usage,
+)
 from perstack_tui.storage.filesystem import FileSystemStorage
 from tests.conftest import COORDINATOR_JOB
 
@@ -85,3 +93,20 @@ def test_usage_delta_text_signs_and_units():
     assert usage_delta_text(Usage(totalTokens=-1500, inputTokens=-1500)) == (
         "-1.5k tokens (in -1.5k, out +0)"
     )
+
+
+def test_a_resumed_caller_still_listing_an_answered_delegation_resolves_it():
+    # The caller's previous checkpoint is the delegate's (another run, no delegateTo); the
+    # resumed caller's checkpoint still lists the delegation but holds its tool result.
+    waiting = DelegateTo(expert=ExpertRef(key="helper"), toolCallId="t1", toolName="helper")
+    delegate = _checkpoint(5, ["q"], runId="run-helper")
+    answer = Message(
+        type="toolMessage",
+        contents=[ToolResultPart(toolCallId="t1", toolName="helper", contents=[])],
+    )
+    resumed = _checkpoint(6, ["a"], runId="run-caller", delegateTo=[waiting])
+    resumed.messages.append(answer)
+    diff = diff_checkpoints(delegate, resumed)
+    assert diff.delegations_added == []
+    assert [d.toolCallId for d in diff.delegations_resolved] == ["t1"]
+    assert not any(line.startswith("Delegation added") for line in diff_lines(diff))
