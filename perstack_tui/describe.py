@@ -46,6 +46,7 @@ from .models import (
     ToolResult,
     ToolResultPart,
     Unreadable,
+    Usage,
 )
 
 if TYPE_CHECKING:
@@ -410,6 +411,23 @@ def format_relative(ms: int | None, now_ms: int | None = None) -> str:
             amount = f"{delta // size}{unit}"
             return f"in {amount}" if future else f"{amount} ago"
     return "just now"  # unreachable: delta >= 5
+
+
+def usage_text(usage: Usage, *, signed: bool = False) -> str:
+    """``168 tokens (in 123, out 45)``, reasoning and cached input when set; ``signed`` for a
+    delta between two checkpoints (``+168 tokens (in +123, out +45)``)."""
+
+    def tokens(count: int) -> str:
+        if not signed:
+            return format_tokens(count)
+        return ("+" if count >= 0 else "-") + format_tokens(abs(count))
+
+    parts = [f"in {tokens(usage.inputTokens)}", f"out {tokens(usage.outputTokens)}"]
+    if usage.reasoningTokens:
+        parts.append(f"reasoning {tokens(usage.reasoningTokens)}")
+    if usage.cachedInputTokens:
+        parts.append(f"cached {tokens(usage.cachedInputTokens)}")
+    return f"{tokens(usage.totalTokens)} tokens ({', '.join(parts)})"
 
 
 def format_tokens(count: int | None) -> str:

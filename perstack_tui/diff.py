@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .describe import format_tokens, one_line
+from .describe import one_line, usage_text
 from .models import Checkpoint, DelegateTo, Message, ToolResultPart, Usage
 
 
@@ -115,16 +115,7 @@ def _tool_result_ids(messages: list[Message]) -> set[str]:
 
 def usage_delta_text(delta: Usage) -> str:
     """``+168 tokens (in +123, out +45)``: the usage a step added, reasoning/cache when set."""
-    parts = [f"in {_signed(delta.inputTokens)}", f"out {_signed(delta.outputTokens)}"]
-    if delta.reasoningTokens:
-        parts.append(f"reasoning {_signed(delta.reasoningTokens)}")
-    if delta.cachedInputTokens:
-        parts.append(f"cached {_signed(delta.cachedInputTokens)}")
-    return f"{_signed(delta.totalTokens)} tokens ({', '.join(parts)})"
-
-
-def _signed(count: int) -> str:
-    return ("+" if count >= 0 else "-") + format_tokens(abs(count))
+    return usage_text(delta, signed=True)
 
 
 def diff_lines(diff: CheckpointDiff) -> list[str]:

@@ -28,9 +28,9 @@ from ...describe import (
     OK_MARK,
     event_checkpoint,
     format_timestamp,
-    format_tokens,
     tool_calls,
     tool_results,
+    usage_text,
 )
 from ...models import (
     BinaryPart,
@@ -120,16 +120,6 @@ def _field(name: str, value: str | Text, style: str = "") -> Text:
     line = Text(f"{name:<13}", "bold")
     line.append(value if isinstance(value, Text) else Text(value, style))
     return line
-
-
-def usage_text(usage: Usage) -> str:
-    """``168 tokens (in 123, out 45)``, reasoning and cached input when set."""
-    parts = [f"in {format_tokens(usage.inputTokens)}", f"out {format_tokens(usage.outputTokens)}"]
-    if usage.reasoningTokens:
-        parts.append(f"reasoning {format_tokens(usage.reasoningTokens)}")
-    if usage.cachedInputTokens:
-        parts.append(f"cached {format_tokens(usage.cachedInputTokens)}")
-    return f"{format_tokens(usage.totalTokens)} tokens ({', '.join(parts)})"
 
 
 def _heading(text: str) -> Text:
