@@ -279,7 +279,7 @@ async def test_o_opens_the_whole_checkpoint_in_the_pager(real_storage):
     async with app_for(real_storage, STEP_1_EVENT).run_test(size=(120, 36)) as pilot:
         screen = await settled(pilot)
         title = all_text(screen.query_one("#cp-title"))
-        assert "step 1 (1 of 3)" in title and "1 file not placed (l)" in title
+        assert "step 1 (1 of 3)" in title and "1 unread file (l)" in title
         await pilot.press("o")
         await wait_for(pilot, lambda: isinstance(pilot.app.screen, PagerScreen), "the pager")
         assert "Conversation (" in pilot.app.screen.text

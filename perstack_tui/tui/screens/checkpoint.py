@@ -563,8 +563,8 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
             if self.scanning:
                 title.append("  · reading files…", "yellow")
             elif unplaced:
-                files = f"{unplaced} file{'s' * (unplaced > 1)}"
-                title.append(f"  · {files} not placed (l)", "dim")
+                files = f"{unplaced} unread file{'s' * (unplaced > 1)}"
+                title.append(f"  · {files} (l)", "dim")
         self.query_one("#cp-title", Static).update(title)
 
     def _switch(self, view: str) -> None:
