@@ -59,8 +59,8 @@ class VirtualList(ScrollView, can_focus=True):
 
     cursor: reactive[int] = reactive(0, always_update=True, init=False)
 
-    class Highlighted(Message):
-        """The cursor moved to ``index``."""
+    class _RowMessage(Message):
+        """Something happened at row ``index`` of ``virtual_list``."""
 
         def __init__(self, virtual_list: VirtualList, index: int) -> None:
             super().__init__()
@@ -70,6 +70,9 @@ class VirtualList(ScrollView, can_focus=True):
         @property
         def control(self) -> VirtualList:
             return self.virtual_list
+
+    class Highlighted(_RowMessage):
+        """The cursor moved to ``index``."""
 
         def can_replace(self, message: Message) -> bool:
             # Holding a key down must not queue one message per row passed.
@@ -77,17 +80,8 @@ class VirtualList(ScrollView, can_focus=True):
                 message.virtual_list is self.virtual_list
             )
 
-    class Selected(Message):
+    class Selected(_RowMessage):
         """Enter (or a click on the cursor row) chose ``index``."""
-
-        def __init__(self, virtual_list: VirtualList, index: int) -> None:
-            super().__init__()
-            self.virtual_list = virtual_list
-            self.index = index
-
-        @property
-        def control(self) -> VirtualList:
-            return self.virtual_list
 
     class Scrolled(Message):
         """The visible rows changed: a chance to load details for ``first``..``last``."""
