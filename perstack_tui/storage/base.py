@@ -29,6 +29,7 @@ from ..models import (
     parse_event,
     parse_model,
 )
+from .tree import JobTree, group_job_trees
 
 
 class StorageError(Exception):
@@ -198,6 +199,18 @@ class KeyValueStorage(ABC):
         objects.extend(o for listing in below for o in listing)
         objects.sort(key=lambda o: o.key)
         return objects
+
+    async def list_job_trees(self) -> dict[str, JobTree]:
+        """Every job's files, grouped (:class:`~.tree.JobTree`), from one recursive listing
+        of ``jobs/``. Jobs whose folder holds no file are not in it (a recursive listing
+        cannot show empty folders)."""
+        return group_job_trees(await self.list_tree(keys.JOBS))
+
+    async def list_job_tree(self, job_id: str) -> JobTree:
+        """One job's files, grouped as :meth:`list_job_trees` groups them (same fingerprint
+        for the same files), from one recursive listing of the job's folder."""
+        trees = group_job_trees(await self.list_tree(keys.job_prefix(job_id)))
+        return trees.get(job_id) or JobTree(job_id)
 
     async def list_keys(self, prefix: str, start_after: str | None = None) -> list[str]:
         """Keys of the objects directly under ``prefix``, sorted, only keys > ``start_after``:

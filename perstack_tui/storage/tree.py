@@ -1,0 +1,97 @@
+"""One job's keys from a listing, grouped the way the jobs list needs them.
+
+A recursive listing of ``jobs/`` (or of one job's folder) is grouped into a
+:class:`JobTree` per job: whether it has a job.json, the keys of each run folder, and a
+**fingerprint** of everything the listing said about the job. Two listings with the same
+fingerprint saw the same files in the same versions, so whatever was derived from the
+first (status, steps, expert, usage) still holds: the persistent job index
+(:mod:`perstack_tui.index`) trusts a stored summary only when its fingerprint matches a
+fresh listing's.
+
+What a version is depends on what the listing returns for free: S3 gives every object's
+ETag and size; a filesystem listing gives names only, and pays a ``stat()`` only for the
+files that are rewritten in place (job.json, run-setting.json, anything that is not an
+event). Events are written once under a name unique to them (timestamp, step, type), so
+their name is their version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from .. import keys
+
+if TYPE_CHECKING:  # base imports this module
+    from .base import ObjectInfo
+
+
+def fingerprint_of(lines: Iterable[str]) -> str:
+    """The digest of a job's ``key<TAB>version`` lines (in key order)."""
+    return hashlib.blake2b("\n".join(lines).encode(), digest_size=16).hexdigest()
+
+
+#: the fingerprint of a job folder that holds no file
+EMPTY_FINGERPRINT = fingerprint_of(())
+
+
+@dataclass(slots=True)
+class JobTree:
+    """One job's files from a listing (no reads)."""
+
+    job_id: str
+    has_job_file: bool = False
+    #: run id -> keys of the files directly in that run folder, sorted
+    run_keys: dict[str, list[str]] = field(default_factory=dict)
+    #: a digest of every key under the job with its version
+    fingerprint: str = EMPTY_FINGERPRINT
+
+
+def version_of(info: ObjectInfo) -> str:
+    """What tells a file's content apart from an earlier one at the same key.
+
+    The ETag where the listing gives one (S3); else size and mtime where they were
+    listed; else nothing (a names-only listing: the name is the version).
+    """
+    if info.etag:
+        return f"{info.etag}:{info.size}"
+    if info.size or info.modified:
+        return f"{info.size}:{info.modified!r}"
+    return ""
+
+
+def group_job_trees(objects: Iterable[ObjectInfo]) -> dict[str, JobTree]:
+    """Group a recursive listing of ``jobs/`` (sorted by key) into one tree per job.
+
+    Any file in a run folder makes it a run, as a folder listing would; only the files
+    directly in it are its events. Files elsewhere in the job (checkpoints/) count for
+    the fingerprint only.
+    """
+    trees: dict[str, JobTree] = {}
+    lines: dict[str, list[str]] = {}
+    for info in objects:  # 100,000s of keys: kept lean
+        key = info.key
+        parts = key.split("/", 4)
+        count = len(parts)
+        if count < 3:
+            continue
+        job_id = parts[1]
+        tree = trees.get(job_id)
+        if tree is None:
+            tree = trees[job_id] = JobTree(job_id)
+            lines[job_id] = []
+        lines[job_id].append(f"{key}\t{version_of(info)}")
+        if count == 3:
+            if parts[2] == keys.JOB_FILE:
+                tree.has_job_file = True
+        elif count == 5 and parts[2] == "runs":
+            run_keys = tree.run_keys.get(parts[3])
+            if run_keys is None:
+                run_keys = tree.run_keys[parts[3]] = []
+            if "/" not in parts[4]:
+                run_keys.append(key)
+    for job_id, tree in trees.items():
+        tree.fingerprint = fingerprint_of(lines[job_id])
+    return trees
