@@ -6,6 +6,7 @@ import asyncio
 import os
 from bisect import bisect_left
 from collections.abc import Sequence
+from operator import attrgetter
 from pathlib import Path
 
 import aiofiles
@@ -246,11 +247,16 @@ def _walk_folder(
 ) -> list[str]:
     """Append ``key<TAB>version`` for every file under the folder (in key order) to
     ``lines``; return the keys of the files directly in it, sorted."""
-    names = [entry.name for entry in entries if entry.is_file()]
-    if len(names) == len(entries) and role != _JOB:  # files only (the usual)
-        return _files(path, prefix, names, role == _RUN, lines)
+    if role in (_RUN, _OTHER):
+        names = [entry.name for entry in entries if entry.is_file()]
+        if len(names) == len(entries):  # files only (the usual)
+            return _files(path, prefix, names, role == _RUN, lines)
+    if all(entry.is_dir(follow_symlinks=False) for entry in entries):
+        entries = sorted(entries, key=_name)  # folders only (runs/): name order is key order
+    else:
+        entries = sorted(entries, key=_key_order)
     files = []
-    for entry in sorted(entries, key=_key_order):
+    for entry in entries:
         name = entry.name
         if entry.is_dir(follow_symlinks=False):
             folder = f"{prefix}{name}/"
@@ -289,18 +295,20 @@ def _files(path: str, prefix: str, names: list[str], events: bool, lines: list[s
     if events:  # names starting with "event-" are one run of the sorted names
         start = bisect_left(names, _EVENT_PREFIX)
         end = bisect_left(names, _AFTER_EVENTS, start)
-    texts = {
-        i: _line(f"{path}/{names[i]}", files[i]) for i in (*range(start), *range(end, len(names)))
-    }
-    if start == 0 and end == len(names):
-        lines.append("\t\n".join(files) + "\t")  # events only: "key<TAB>" lines, no stat
-        return files
+        if start == 0 and end == len(names):  # events only: "key<TAB>" lines, no stat
+            lines.append("\t\n".join(files) + "\t")
+            return files
+    texts = {i: _line(f"{path}/{names[i]}", files[i]) for i in range(start)}
     if start < end:
         texts[start] = "\t\n".join(files[start:end]) + "\t"
-    lines.extend([text for _, text in sorted(texts.items()) if text is not None])
+    texts.update((i, _line(f"{path}/{names[i]}", files[i])) for i in range(end, len(names)))
+    lines.extend([text for text in texts.values() if text is not None])  # in key order
     if None in texts.values():  # removed since the folder was listed
         files = [key for i, key in enumerate(files) if texts.get(i, "") is not None]
     return files
+
+
+_name = attrgetter("name")
 
 
 def _key_order(entry: os.DirEntry[str]) -> str:
@@ -328,4 +336,8 @@ def _line(path: str, key: str) -> str | None:
         return None
     except PermissionError as error:
         raise StorageError(f"cannot read {path}: permission denied", key=key) from error
-    return f"{key}\t{version_of(ObjectInfo(key, info.st_size, info.st_mtime))}"
+    # ObjectInfo(...) without NamedTuple's argument handling: 30,000 of them at 10,000 jobs
+    return f"{key}\t{version_of(_new(ObjectInfo, (key, info.st_size, info.st_mtime, '')))}"
+
+
+_new = tuple.__new__
