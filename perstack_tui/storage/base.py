@@ -11,9 +11,12 @@ from __future__ import annotations
 import asyncio
 import json
 from abc import ABC, abstractmethod
+from bisect import bisect_left
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain, islice, repeat
+from operator import itemgetter, le
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -269,7 +272,7 @@ class KeyValueStorage(ABC):
     ) -> list[EventMeta]:
         """A run's events from their names alone (no reads), by timestamp then key."""
         names = await self.list_keys(keys.run_prefix(job_id, run_id), start_after)
-        return sorted(event_metas(names), key=_by_time)
+        return event_metas_by_time(names)
 
     async def read_event(self, key: str) -> RunEvent | Unreadable:
         cached = self._events.get_fresh(key)
@@ -417,14 +420,90 @@ class KeyValueStorage(ABC):
 
 def event_metas(object_keys: Iterable[str]) -> list[EventMeta]:
     """An :class:`EventMeta` per key whose file name parses as an event (others skipped),
-    in the order given."""
+    in the order given.
+
+    Exactly :func:`keys.parse_event_name` on each name. A sorted listing of canonical names
+    (``event-{digits}-{digits}-{type}.json``, the type free of ``-``, ``.`` and ``/``, as
+    Perstack writes them) is parsed in bulk, about twice as fast; any other takes the
+    per-key parse.
+    """
+    return _event_metas(object_keys)[0]
+
+
+def event_metas_by_time(object_keys: Iterable[str]) -> list[EventMeta]:
+    """:func:`event_metas` sorted by timestamp, then key.
+
+    A listing sorted by key whose timestamps never decrease is in that order already (the
+    usual case: Perstack's timestamps all have 13 digits): that is checked, not sorted.
+    """
+    metas, in_order = _event_metas(object_keys)
+    if not in_order:
+        metas.sort(key=_by_time)
+    return metas
+
+
+def _event_metas(object_keys: Iterable[str]) -> tuple[list[EventMeta], bool]:
+    """:func:`event_metas` and whether they are known to be in time order."""
+    object_keys = object_keys if isinstance(object_keys, list) else list(object_keys)
+    metas = _canonical_event_metas(object_keys)
+    if metas is not None:
+        return metas, _ascending(list(map(itemgetter(0), metas)))
     metas = []
     new, parse = tuple.__new__, keys.parse_event_name
     for key in object_keys:
         name = parse(key.rpartition("/")[2])
         if name is not None:  # EventMeta(...) without NamedTuple's argument handling: 2x faster
             metas.append(new(EventMeta, (*name, key)))
-    return metas
+    return metas, False
+
+
+def _canonical_event_metas(object_keys: list[str]) -> list[EventMeta] | None:
+    """:func:`event_metas` of a listing sorted by key whose events are all canonical names
+    in the first key's folder; ``None`` (parse key by key) for any other input.
+
+    String methods on all the names at once and ``map`` over the pieces: no Python frame
+    per key. The checks make the result that of the per-key parse for any input.
+    """
+    if not object_keys or not _ascending(object_keys):
+        return None
+    folder = object_keys[0][: object_keys[0].rfind("/") + 1]
+    # sorted keys that start with folder + "event-" are one block ("." follows "-")
+    start = bisect_left(object_keys, folder + "event-")
+    end = bisect_left(object_keys, folder + "event.", start)
+    outside = chain(islice(object_keys, start), islice(object_keys, end, None))
+    if any(keys.parse_event_name(key.rpartition("/")[2]) for key in outside):
+        return None  # an event in another folder: the per-key parse keeps the order given
+    block = object_keys[start:end]
+    if not all(map(str.endswith, block, repeat(".json"))):
+        return None
+    # "T-S-X" of each "{folder}event-T-S-X.json", split on "-" with a "\n" piece between
+    # names: 4 pieces a name if and only if each name holds exactly two "-"
+    middles = "-\n-".join(map(itemgetter(slice(len(folder) + len("event-"), -5)), block))
+    if "/" in middles or middles.count("\n") != len(block) - 1:
+        return None  # a name in a subfolder, or a name holding a newline
+    pieces = middles.split("-")
+    if len(pieces) != 4 * len(block) - 1 or pieces[3::4].count("\n") != len(block) - 1:
+        return None
+    timestamps, steps, types = pieces[0::4], pieces[1::4], pieces[2::4]
+    if "." in "".join(types):
+        return None  # the type ends at the first "."
+    # the pieces are the parts parse_event_name splits each name into (int() refuses a "."
+    # in a number, where its split would differ), so int() gives the same numbers
+    try:  # EventMeta(...) without NamedTuple's argument handling, as in _event_metas
+        return list(
+            map(
+                tuple.__new__,
+                repeat(EventMeta),
+                zip(map(int, timestamps), map(int, steps), types, block, strict=True),
+            )
+        )
+    except ValueError:  # an empty number, or more digits than int() accepts
+        return None
+
+
+def _ascending(values: list[Any]) -> bool:
+    """Whether each value is <= the next (no Python frame per value)."""
+    return all(map(le, values, islice(values, 1, None)))
 
 
 def _by_time(meta: EventMeta) -> tuple[int, str]:
