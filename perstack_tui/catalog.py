@@ -25,8 +25,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from . import keys
+from .index import JobIndex
 from .models import (
     CHECKPOINT_EVENT_TYPES,
     STREAMING_EVENT_TYPES,
@@ -40,6 +42,7 @@ from .models import (
     parse_model,
 )
 from .storage.base import KeyValueStorage, NotFoundError, StorageError, event_metas
+from .storage.tree import JobTree
 
 # The last event of a run tells how the run ended.
 _RUN_END_STATUS = {
@@ -115,6 +118,9 @@ class JobSummary:
     problem: str | None = None  # why the job is unreadable / incomplete
     #: from :meth:`Catalog.scan_jobs`: expert and usage not read yet (``Catalog.job`` does)
     partial: bool = False
+    #: False for a job known only from the persistent index, not listed yet: only its
+    #: start (which never moves) is to be trusted, and shown
+    checked: bool = True
 
     @property
     def duration_ms(self) -> int | None:
@@ -191,11 +197,15 @@ class Catalog:
     Browsing never writes: every method here only lists and reads.
     """
 
-    def __init__(self, storage: KeyValueStorage) -> None:
+    def __init__(self, storage: KeyValueStorage, index: JobIndex | None = None) -> None:
         self.storage = storage
+        #: what an earlier look at this storage learnt (see :mod:`perstack_tui.index`)
+        self.index = index
         self._jobs: dict[str, JobSummary] = {}
-        #: runs of partial summaries, as the scan listed them (the fill needs no listing)
-        self._scanned: dict[str, _JobKeys] = {}
+        #: the fingerprint of the listing each summary in ``_jobs`` was derived from
+        self._fingerprints: dict[str, str] = {}
+        #: trees of partial summaries, as the scan listed them (the fill needs no listing)
+        self._scanned: dict[str, JobTree] = {}
 
     async def job_ids(self) -> list[str]:
         """Every job id, from one delimiter listing (no reads)."""
@@ -208,20 +218,28 @@ class Catalog:
         """A job's summary: job.json where it exists, else derived from its runs' events.
 
         A finished job's partial summary from :meth:`scan_jobs` is completed with two reads
-        (expert, usage) and no listing; a running job is listed again.
+        (expert, usage) and no listing; otherwise the job's files are listed (one request
+        on S3) and, where the index has a summary for exactly those files, nothing is read.
         """
         cached = self._jobs.get(job_id)
         scanned = self._scanned.pop(job_id, None)
-        if not refresh and cached is not None and cached.status != "running":
+        if not refresh and cached is not None and cached.checked and cached.status != "running":
             if _final(cached):
                 return cached
             if scanned is not None:
                 summary = replace(cached, partial=False)
-                await self._fill(summary, scanned.runs())
-                self._jobs[job_id] = summary
+                await self._fill(summary, _runs_of_tree(scanned))
+                self._keep(scanned, summary)
                 return summary
-        summary = await self._summarize(job_id)
-        self._jobs[job_id] = summary
+        tree = await self.storage.list_job_tree(job_id)
+        summary = self._known(tree)
+        if summary is None:
+            stored = (await self._read_job_files([job_id]))[job_id] if tree.has_job_file else None
+            summary = _summary_of_tree(tree, stored)
+            if summary.partial:
+                summary.partial = False
+                await self._fill(summary, _runs_of_tree(tree))
+        self._keep(tree, summary)
         return summary
 
     async def jobs(self, job_ids: list[str], *, concurrency: int = 16) -> list[JobSummary]:
@@ -233,15 +251,6 @@ class Catalog:
                 return await self.job(job_id)
 
         return list(await asyncio.gather(*(one(j) for j in job_ids)))
-
-    async def _summarize(self, job_id: str) -> JobSummary:
-        stored = await self.storage.retrieve_job(job_id)
-        if isinstance(stored, Job):
-            return _summary_of_job_file(job_id, stored)
-        runs = await self._list_runs(job_id)
-        summary = _summary_of_runs(job_id, runs, stored)
-        await self._fill(summary, runs)
-        return summary
 
     async def _fill(self, summary: JobSummary, runs: list[RunSummary]) -> None:
         """Read what names cannot tell: the expert (one small event), the usage (the last
@@ -255,72 +264,97 @@ class Catalog:
         if isinstance(last, Checkpoint):
             summary.usage = last.usage
 
+    def _known(self, tree: JobTree) -> JobSummary | None:
+        """The complete summary of a finished job whose files are exactly those of ``tree``
+        (from this session, else from the index), or ``None``."""
+        cached = self._jobs.get(tree.job_id)
+        if (
+            cached is not None
+            and _final(cached)
+            and self._fingerprints.get(tree.job_id) == tree.fingerprint
+        ):
+            return cached
+        if self.index is None:
+            return None
+        stored = self.index.summary(tree.job_id, tree.fingerprint)
+        return _summary_from_index(tree.job_id, stored) if stored is not None else None
+
+    def _keep(self, tree: JobTree, summary: JobSummary) -> None:
+        """Cache a summary with the fingerprint of the listing it came from (and index it)."""
+        self._jobs[summary.id] = summary
+        self._fingerprints[summary.id] = tree.fingerprint
+        if self.index is not None:
+            final = _summary_to_index(summary) if _final(summary) else None
+            self.index.record(summary.id, summary.started_at, tree.fingerprint, final)
+
+    def prime_from_index(self, job_ids: Iterable[str]) -> list[str]:
+        """Before any job is listed: an unchecked summary (``checked=False``, its start
+        only) for each of ``job_ids`` the index knows, so rows can be newest first at once.
+        Returns the ids the index does not know (new since it was written)."""
+        if self.index is None or not len(self.index):
+            return list(job_ids)
+        unknown = []
+        for job_id in job_ids:
+            if job_id in self._jobs:
+                continue
+            if not self.index.knows(job_id):
+                unknown.append(job_id)
+                continue
+            start = self.index.start(job_id)
+            self._jobs[job_id] = JobSummary(
+                id=job_id, started_at=start, partial=True, checked=False
+            )
+        return unknown
+
+    async def save_index(self) -> None:
+        """Write the index (if it changed) in a thread; the catalog goes on meanwhile."""
+        if self.index is not None:
+            await asyncio.to_thread(self.index.write, self.index.snapshot())
+
     async def scan_jobs(self, job_ids: Iterable[str] | None = None) -> list[JobSummary]:
         """Every job's summary, newest first, from one recursive listing of ``jobs/``.
 
         Event names give each job's status, start, end, steps and runs; the job.json files
-        the listing shows are read (concurrently) and win, as in :meth:`job`. Expert and
-        usage of the other jobs need reads: their summaries are ``partial`` until
-        :meth:`job` completes them. ``job_ids``: the ids already listed, if any (a
-        filesystem can hold empty job folders, which a recursive listing cannot show).
+        the listing shows are read (concurrently) and win, as in :meth:`job`. A finished
+        job whose files did not change since it was summarized (this session, or an earlier
+        one through the index) keeps that summary, with nothing read. Expert and usage of
+        the other jobs need reads: their summaries are ``partial`` until :meth:`job`
+        completes them. ``job_ids``: the ids already listed, if any (a filesystem can hold
+        empty job folders, which a recursive listing cannot show).
         """
-        tree, ids = await self._scan(job_ids)
-        known = {j: s for j in ids if (s := self._jobs.get(j)) and _final(s)}
-        job_files = [j for j in ids if tree[j].has_job_file and j not in known]
+        trees, ids = await self._scan(job_ids)
+        known = {j: s for j in ids if (s := self._known(trees[j])) is not None}
+        job_files = [j for j in ids if trees[j].has_job_file and j not in known]
         stored_jobs = await self._read_job_files(job_files)
         summaries: list[JobSummary] = []
-        empty: list[str] = []
         for job_id in ids:
-            stored = stored_jobs.get(job_id)
-            if job_id in known:  # a finished job, already complete: kept (a rescan)
-                summary = known[job_id]
-            elif isinstance(stored, Job):
-                summary = _summary_of_job_file(job_id, stored)
-            else:
-                summary = tree[job_id].summary(stored)
-                if summary is None:
-                    empty.append(job_id)  # no events (rare): listed again below, same answer
-                    continue
-                self._scanned[job_id] = tree[job_id]
-            self._jobs[job_id] = summary
+            tree = trees[job_id]
+            # known again: a job completed (by :meth:`job`) while the job files were read
+            summary = (
+                known.get(job_id)
+                or self._known(tree)
+                or _summary_of_tree(tree, stored_jobs.get(job_id))
+            )
+            if summary.partial:
+                self._scanned[job_id] = tree
+            self._keep(tree, summary)
             summaries.append(summary)
-        summaries.extend(await self.jobs(empty))
+        if self.index is not None:
+            self.index.keep_only(set(ids))
         summaries.sort(key=newest_first)
         return summaries
 
-    async def _scan(self, job_ids: Iterable[str] | None) -> tuple[dict[str, _JobKeys], list[str]]:
-        """The keys of every job, grouped, and every job id (listed or given)."""
+    async def _scan(self, job_ids: Iterable[str] | None) -> tuple[dict[str, JobTree], list[str]]:
+        """The files of every job, grouped, and every job id (listed or given)."""
         if job_ids is None:
-            objects, listed = await asyncio.gather(
-                self.storage.list_tree(keys.JOBS), self.job_ids()
-            )
+            trees, listed = await asyncio.gather(self.storage.list_job_trees(), self.job_ids())
         else:
-            objects, listed = await self.storage.list_tree(keys.JOBS), list(job_ids)
-        tree: dict[str, _JobKeys] = {}
-        for info in objects:  # 100,000s of keys: kept lean
-            key = info[0]
-            parts = key.split("/", 4)
-            count = len(parts)
-            if count < 3:
-                continue
-            job = tree.get(parts[1])
-            if job is None:
-                job = tree[parts[1]] = _JobKeys(parts[1])
-            if count == 3:
-                if parts[2] == keys.JOB_FILE:
-                    job.has_job_file = True
-            elif count == 5 and parts[2] == "runs":
-                # any file in a run folder makes it a run, as a folder listing would; only
-                # the files directly in it are its events
-                run_keys = job.run_keys.get(parts[3])
-                if run_keys is None:
-                    run_keys = job.run_keys[parts[3]] = []
-                if "/" not in parts[4]:
-                    run_keys.append(key)
-        ids = sorted(set(listed).union(tree))
+            trees, listed = await self.storage.list_job_trees(), list(job_ids)
+        ids = sorted(set(listed).union(trees))
         for job_id in ids:
-            tree.setdefault(job_id, _JobKeys(job_id))
-        return tree, ids
+            if job_id not in trees:
+                trees[job_id] = JobTree(job_id)
+        return trees, ids
 
     async def _read_job_files(self, job_ids: list[str]) -> dict[str, Job | Unreadable | None]:
         """The job.json of each job (``None`` where it vanished since the listing)."""
@@ -441,7 +475,7 @@ class Catalog:
         tree, ids = await self._scan(None)
         if not ids:
             return None
-        starts = {job_id: tree[job_id].first_timestamp() for job_id in ids}
+        starts = {job_id: _first_timestamp(tree[job_id]) for job_id in ids}
         no_events = [j for j in ids if starts[j] is None and tree[j].has_job_file]
         for job_id, stored in (await self._read_job_files(no_events)).items():
             if isinstance(stored, Job):
@@ -459,65 +493,94 @@ def newest_first(summary: JobSummary) -> tuple[bool, int, str]:
     return summary.started_at is None, -(summary.started_at or 0), summary.id
 
 
-class _JobKeys:
-    """One job's keys from a recursive listing, grouped by run (names only, no reads)."""
+def _runs_of_tree(tree: JobTree) -> list[RunSummary]:
+    """The runs as :meth:`Catalog.runs` lists them (before their reads)."""
+    return _runs_of_listings(
+        tree.job_id,
+        {run_id: sorted(event_metas(k), key=_by_time) for run_id, k in tree.run_keys.items()},
+    )
 
-    __slots__ = ("has_job_file", "job_id", "run_keys")
 
-    def __init__(self, job_id: str) -> None:
-        self.job_id = job_id
-        self.has_job_file = False
-        self.run_keys: dict[str, list[str]] = {}
+def _summary_of_tree(tree: JobTree, stored: Job | Unreadable | None) -> JobSummary:
+    """A job's summary from its listing: job.json where it was read, else what event names
+    tell (``partial``: expert and usage need reads), else an empty job.
 
-    def runs(self) -> list[RunSummary]:
-        """The runs as :meth:`Catalog.runs` lists them (before their reads)."""
-        return _runs_of_listings(
-            self.job_id,
-            {run_id: sorted(event_metas(k), key=_by_time) for run_id, k in self.run_keys.items()},
+    The same facts as :func:`job_status_from_runs` over :func:`_runs_of_tree`, by the same
+    rules, without building a meta per event (the scan's cost is per key): a run's last
+    event is its latest by (time, key), runs are in start order, the latest run (the first
+    of equals) gives the status.
+    """
+    if isinstance(stored, Job):
+        return _summary_of_job_file(tree.job_id, stored)
+    problem = f"{stored.key}: {stored.reason}" if isinstance(stored, Unreadable) else None
+    runs: list[tuple[bool, int, str, int, str]] = []  # (no events, start, id, end, status)
+    steps, parse = 0, keys.parse_event_name
+    for run_id, run_keys in tree.run_keys.items():
+        first = last = None
+        last_type = ""
+        for key in run_keys:  # by key, so of equal times the later is the larger key
+            name = parse(key.rpartition("/")[2])
+            if name is None:
+                continue
+            timestamp, step, event_type = name
+            if first is None or timestamp < first:
+                first = timestamp
+            if last is None or timestamp >= last:
+                last, last_type = timestamp, event_type
+            if step > steps:
+                steps = step
+        status = run_status(last_type) if last is not None else "running"
+        runs.append((first is None, first or 0, run_id, last or 0, status))
+    if all(no_events for no_events, *_ in runs):
+        return JobSummary(
+            id=tree.job_id,
+            status="unreadable" if problem else "unknown",
+            source="events" if runs else "empty",
+            problem=problem,
         )
+    runs.sort()
+    latest = max(runs, key=lambda r: r[3])
+    status = "running" if latest[4] in ("running", "stoppedByDelegate") else latest[4]
+    return JobSummary(
+        id=tree.job_id,
+        status=status,
+        steps=steps,
+        partial=True,
+        problem=problem,
+        started_at=min(r[1] for r in runs if not r[0]),
+        finished_at=None if status == "running" else max(r[3] for r in runs),
+    )
 
-    def summary(self, stored: Unreadable | None) -> JobSummary | None:
-        """:func:`_summary_of_runs` of :meth:`runs`, ``partial``, without building a meta
-        per event (the scan's cost is per key); ``None`` for a job without events.
 
-        The same facts by the same rules: a run's last event is its latest by (time, key),
-        runs are in start order, the latest run (the first of equals) gives the status.
-        """
-        runs: list[tuple[bool, int, str, int, str]] = []  # (no events, start, id, end, status)
-        steps, parse = 0, keys.parse_event_name
-        for run_id, run_keys in self.run_keys.items():
-            first = last = None
-            last_type = ""
-            for key in run_keys:  # by key, so of equal times the later is the larger key
-                name = parse(key.rpartition("/")[2])
-                if name is None:
-                    continue
-                timestamp, step, event_type = name
-                if first is None or timestamp < first:
-                    first = timestamp
-                if last is None or timestamp >= last:
-                    last, last_type = timestamp, event_type
-                if step > steps:
-                    steps = step
-            status = run_status(last_type) if last is not None else "running"
-            runs.append((first is None, first or 0, run_id, last or 0, status))
-        if not any(not no_events for no_events, *_ in runs):
-            return None
-        runs.sort()
-        latest = max(runs, key=lambda r: r[3])
-        status = "running" if latest[4] in ("running", "stoppedByDelegate") else latest[4]
-        summary = JobSummary(id=self.job_id, status=status, steps=steps, partial=True)
-        if isinstance(stored, Unreadable):
-            summary.problem = f"{stored.key}: {stored.reason}"
-        summary.started_at = min(r[1] for r in runs if not r[0])
-        summary.finished_at = None if status == "running" else max(r[3] for r in runs)
-        return summary
+def _first_timestamp(tree: JobTree) -> int | None:
+    # by time, not by key: a timestamp with fewer digits sorts after as text
+    return min((m.timestamp for k in tree.run_keys.values() for m in event_metas(k)), default=None)
 
-    def first_timestamp(self) -> int | None:
-        # by time, not by key: a timestamp with fewer digits sorts after as text
-        return min(
-            (m.timestamp for k in self.run_keys.values() for m in event_metas(k)), default=None
+
+#: the fields of a summary the index keeps (``usage`` as its JSON)
+_INDEXED = ("status", "expert", "started_at", "finished_at", "steps", "max_steps", "source")
+
+
+def _summary_to_index(summary: JobSummary) -> dict[str, Any]:
+    entry: dict[str, Any] = {name: getattr(summary, name) for name in _INDEXED}
+    entry["usage"] = summary.usage.model_dump(mode="json")
+    if summary.problem:
+        entry["problem"] = summary.problem
+    return entry
+
+
+def _summary_from_index(job_id: str, entry: dict[str, Any]) -> JobSummary | None:
+    """A summary the index kept; ``None`` if the entry does not hold one (a damaged file)."""
+    try:
+        summary = JobSummary(
+            id=job_id,
+            usage=Usage.model_validate(entry.get("usage") or {}),
+            problem=entry.get("problem"),
+            **{name: entry[name] for name in _INDEXED},
         )
+    except (KeyError, TypeError, ValueError):
+        return None
+    return summary if _final(summary) else None
 
 
 def _by_time(meta: EventMeta) -> tuple[int, str]:
@@ -549,23 +612,6 @@ def _summary_of_job_file(job_id: str, stored: Job) -> JobSummary:
         usage=stored.usage,
         source="job.json",
     )
-
-
-def _summary_of_runs(job_id: str, runs: list[RunSummary], stored: Unreadable | None) -> JobSummary:
-    """What names alone tell of a job without a readable job.json (no expert, no usage)."""
-    summary = JobSummary(id=job_id, source="events" if runs else "empty")
-    if isinstance(stored, Unreadable):
-        summary.problem = f"{stored.key}: {stored.reason}"
-    events = [e for r in runs for e in r.events]
-    if not events:
-        summary.status = "unreadable" if summary.problem else "unknown"
-        return summary
-    summary.status = job_status_from_runs(runs)
-    summary.started_at = min(e.timestamp for e in events)
-    last = max(e.timestamp for e in events)
-    summary.finished_at = last if summary.status != "running" else None
-    summary.steps = max(e.stepNumber for e in events)
-    return summary
 
 
 def _nest(runs: list[RunSummary]) -> None:

@@ -25,6 +25,14 @@ CORRUPT_EVENT = (
 )
 
 
+@pytest.fixture(autouse=True)
+def cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test's own cache directory (the persistent job index): never the user's."""
+    folder = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv("PERSTACK_TUI_CACHE_DIR", str(folder))
+    return folder
+
+
 @pytest.fixture
 def real_dir(tmp_path: Path) -> Path:
     """Both real storages merged into one writable copy (tests never touch the originals)."""

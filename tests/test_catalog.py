@@ -158,14 +158,15 @@ async def test_job_waiting_on_its_delegate_is_running():
     assert (await catalog.job(demo.job_id)).status == "completed"
 
 
-async def test_summary_costs_the_listings_and_two_reads():
+async def test_summary_costs_one_listing_and_two_reads():
     demo = demo_jobs()["delegation"]
     storage = await storage_with("delegation")
     await Catalog(storage).job(demo.job_id)
     runs = len({keys.parse_key(o.key).run_id for o in demo.objects} - {None})
     assert runs == 3
-    # job.json attempt + one small event (expert) + the latest checkpoint-carrying event
-    assert storage.calls == Counter({"list": 1 + runs, "read": 3})
+    # one listing of the job's folder (all three runs), no job.json to read; one small
+    # event (expert) + the latest checkpoint-carrying event
+    assert storage.calls == Counter({"tree": 1, "read": 2})
 
 
 async def test_finished_jobs_are_cached_and_running_jobs_refreshed():
@@ -176,7 +177,7 @@ async def test_finished_jobs_are_cached_and_running_jobs_refreshed():
     await catalog.job(demo_jobs()["plain"].job_id)
     assert storage.calls.total() == 0
     await catalog.job(demo_jobs()["delegation-running"].job_id)
-    assert storage.calls["list"] > 0
+    assert storage.calls["tree"] > 0
 
 
 async def test_jobs_come_back_in_the_order_asked():

@@ -23,6 +23,7 @@ from textual.reactive import reactive
 from .. import keys
 from ..catalog import Catalog
 from ..export import export_job, export_keys
+from ..index import JobIndex
 from ..storage.base import KeyValueStorage, StorageError
 from .commands import JumpProvider
 from .screens.help import HelpScreen
@@ -79,10 +80,14 @@ class PerstackApp(App[None]):
         follow: bool = False,
         ansi: bool = False,
         export_dir: str | Path = "perstack-export",
+        index: JobIndex | None = None,
     ) -> None:
+        """``index``: the persistent job index; by default the one of this storage in the
+        cache directory (see :mod:`perstack_tui.index`)."""
         super().__init__()
         self.storage = storage
-        self.catalog = Catalog(storage)
+        location = storage.storage_info().location
+        self.catalog = Catalog(storage, index or JobIndex.for_location(location))
         self.now = now
         self.target = target
         self.start_following = follow
@@ -105,6 +110,7 @@ class PerstackApp(App[None]):
             self.open_newest_job()
 
     async def on_unmount(self) -> None:
+        await self.catalog.save_index()
         await self.storage.close()
 
     # --- storage state ------------------------------------------------------------------

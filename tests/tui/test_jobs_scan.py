@@ -17,9 +17,9 @@ class SlowTreeStorage(FileSystemStorage):
 
     gate: asyncio.Event
 
-    async def list_tree(self, prefix, *, stat=False):  # type: ignore[no-untyped-def]
+    async def list_job_trees(self):  # type: ignore[no-untyped-def]
         await self.gate.wait()
-        return await super().list_tree(prefix, stat=stat)
+        return await super().list_job_trees()
 
 
 async def test_rows_on_screen_fill_in_while_the_scan_runs_then_sort_newest_first(real_dir):
@@ -35,3 +35,27 @@ async def test_rows_on_screen_fill_in_while_the_scan_runs_then_sort_newest_first
         await wait_for(lambda: screen._scanned.is_set() and not screen._pending, pilot)
         assert screen.order == [PROGRAMMATIC_JOB, ERROR_JOB, COORDINATOR_JOB]
         assert not any(app.catalog.cached_job(j).partial for j in screen.order)
+
+
+async def test_a_reopen_is_newest_first_from_the_index_before_the_scan(real_dir):
+    first = PerstackApp(FileSystemStorage(real_dir), now=lambda: FIXED_NOW)
+    async with first.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: isinstance(first.screen, JobsScreen) and first.screen.order, pilot)
+        await wait_for(lambda: first.screen._scanned.is_set() and not first.screen._pending, pilot)
+    # the index is saved on the way out; the second visit's scan never finishes
+    storage = SlowTreeStorage(real_dir)
+    storage.gate = asyncio.Event()
+    app = PerstackApp(storage, now=lambda: FIXED_NOW)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(
+            lambda: isinstance(app.screen, JobsScreen) and app.screen._ordered.is_set(), pilot
+        )
+        screen = app.screen
+        assert screen.order == [PROGRAMMATIC_JOB, ERROR_JOB, COORDINATOR_JOB]
+        # the rows on screen are checked against a listing of each job, then shown whole
+        await wait_for(lambda: not screen._pending, pilot)
+        assert all(app.catalog.cached_job(j).checked for j in screen.order)
+        text = "".join(row_texts(screen.list))
+        assert "demo-helper" in text and "demo-coordinator" in text and "error" in text
+        assert not screen._scanned.is_set()
+        storage.gate.set()

@@ -1,9 +1,13 @@
 """The jobs list: every job, newest first, filled in lazily so 10,000 jobs open at once.
 
-Ids come from one listing and show immediately; one recursive listing of every key
-(:meth:`Catalog.scan_jobs`) then gives each job's status, start, steps and duration, so the
-rows are newest first right after it; expert and tokens need reads, done for the rows on
-screen first, then for the rest in the background, while the cursor stays on the same job.
+Ids come from one listing and show immediately. Where the persistent job index
+(:mod:`perstack_tui.index`) knows them, the rows are newest first at once (a job's start
+never moves) and the rows on screen are checked first, one listing of a job's files each:
+a job whose files did not change shows what the index kept, with nothing read. One
+recursive listing of every key (:meth:`Catalog.scan_jobs`) then gives every job's status,
+start, steps and duration (and orders the rows, on a first visit); expert and tokens need
+reads, done for the rows on screen first, then for the rest in the background, while the
+cursor stays on the same job.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ LOADING_MARK = ("…", "dim", "loading")
 #: sort keys the `s` key cycles through: (name, key function, newest/largest first)
 SORTS = ("started", "expert", "status", "steps", "tokens", "id")
 _BATCH = 32
+#: at most this many jobs new since the index was written are summarized before the rows
+#: are ordered from it; with more, the order waits for the full scan
+_UNINDEXED_LIMIT = 64
 #: running jobs on screen are refreshed this often (seconds)...
 RUNNING_VISIBLE_INTERVAL = 3.0
 #: ...and every running job, on screen or not, this often (so a job that finished while
@@ -122,6 +129,8 @@ class JobsScreen(Screen[None]):
         self._dirty = False
         self._wanted = asyncio.Event()
         self._ids_listed = asyncio.Event()
+        #: rows are newest first: every job's start is known (from the index or the scan)
+        self._ordered = asyncio.Event()
         #: the scan (or its failure) is over: rows are newest first, details can be read
         self._scanned = asyncio.Event()
         self._refreshing = False
@@ -172,8 +181,17 @@ class JobsScreen(Screen[None]):
         self._ids_listed.set()
         if not ids:
             self.list.set_empty_text(self.app.storage.no_jobs_message())
+        catalog = self.app.catalog
+        unindexed = catalog.prime_from_index(ids)
+        if len(unindexed) < min(len(ids), _UNINDEXED_LIMIT + 1):
+            # the index knows (almost) every job: newest first now, the few new ones listed
+            if unindexed and await self.app.guarded(catalog.jobs(unindexed)) is not None:
+                self._pending.difference_update(unindexed)
+            self._apply_order()
+            self._ordered.set()
+            self._wanted.set()
         # one listing of every key orders all jobs; on failure, rows fill one by one
-        scanned = await self.app.guarded(self.app.catalog.scan_jobs(ids))
+        scanned = await self.app.guarded(catalog.scan_jobs(ids))
         if scanned is not None:
             for summary in scanned:  # a partial summary still needs its expert and tokens
                 if summary.partial:
@@ -181,8 +199,10 @@ class JobsScreen(Screen[None]):
                 else:
                     self._pending.discard(summary.id)
             self._apply_order()
+        self._ordered.set()
         self._scanned.set()
         self._wanted.set()
+        await catalog.save_index()
 
     def add_job_ids(self, ids: list[str]) -> None:
         """Add jobs (new ones go through the same lazy fill as the first listing)."""
@@ -217,7 +237,10 @@ class JobsScreen(Screen[None]):
                 if summaries is None:
                     self._wanted.clear()  # storage failed: wait for a retry
                     continue
-                self._pending.difference_update(batch)
+                # a scan that ended meanwhile may have left a job partial again: it stays
+                self._pending.difference_update(
+                    j for j in batch if (s := catalog.cached_job(j)) and s.checked and not s.partial
+                )
                 self._dirty = True
                 self.list.refresh()
                 self._update_status()
@@ -289,14 +312,14 @@ class JobsScreen(Screen[None]):
         needle = self.filter_text.lower()
         summary = self.summary(job_id)
         haystack = [job_id]
-        if summary is not None:
+        if summary is not None and summary.checked:
             haystack += [summary.expert, summary.status, status_mark(summary.status)[2]]
         return any(needle in value.lower() for value in haystack)
 
     def _sort_key(self, job_id: str) -> tuple:
         summary = self.summary(job_id)
-        if summary is None:  # not loaded yet: after every loaded job
-            return (1, job_id)
+        if summary is None or not (summary.checked or self.sort_name == "started"):
+            return (1, job_id)  # not loaded yet: after every loaded job
         value: object
         if self.sort_name == "started":
             value = -(summary.started_at or 0)
@@ -316,7 +339,7 @@ class JobsScreen(Screen[None]):
         current = self.current_job_id
         order = sorted((j for j in self.job_ids if self._matches(j)), key=self._sort_key)
         if self.sort_reverse:
-            loaded = [j for j in order if self.summary(j) is not None]
+            loaded = [j for j in order if self._sort_key(j)[0] == 0]
             order = loaded[::-1] + order[len(loaded) :]
         self.order = order
         cursor = order.index(current) if current in order and self._picked else 0
@@ -348,8 +371,9 @@ class JobsScreen(Screen[None]):
     def render_row(self, index: int, width: int) -> Text:
         job_id = self.order[index]
         summary = self.summary(job_id)
+        checked = summary is not None and summary.checked
         columns = JobsColumns(width)
-        mark, style, label = status_mark(summary.status if summary else None)
+        mark, style, label = status_mark(summary.status if checked and summary else None)
         row = Text(no_wrap=True)
         row.append(f" {mark} ", style)
         row.append(f"{label:<12}", style)
@@ -366,6 +390,9 @@ class JobsScreen(Screen[None]):
         row.append(f"{format_relative(summary.started_at, now_ms):>9} ", "")
         if columns.wide:
             row.append(f"{format_timestamp(summary.started_at)[:16]:<17}", "dim")
+        if not checked:  # known from the index, not listed yet: only its start holds
+            row.append(f"{'…':>9} {'…':>5} {'…':>7} ", "dim")
+            return row
         duration = summary.duration_ms
         if duration is None and summary.status == "running" and summary.started_at:
             duration = now_ms - summary.started_at
