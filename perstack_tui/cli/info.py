@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def gather_info(args: argparse.Namespace) -> dict[str, Any]:
     """What ``info`` reports, as a JSON-ready dict (one delimiter listing for the job count)."""
+    from ..index import JobIndex
     from ..storage.factory import open_storage  # the engine only once the command runs
 
     storage, resolved = open_storage(args)
@@ -35,7 +36,8 @@ async def gather_info(args: argparse.Namespace) -> dict[str, Any]:
         job_count = len(await storage.list_job_ids())
     finally:
         await storage.close()
-    notes = []
+    index = JobIndex.for_location(info.location)
+    notes = [index.problem] if index.problem else []
     config = resolved.config
     if config.type == "filesystem" and config.path and not Path(config.path).is_dir():
         notes.append(f"{config.path} does not exist yet (Perstack creates it on its first run)")
@@ -46,6 +48,7 @@ async def gather_info(args: argparse.Namespace) -> dict[str, Any]:
         "sourceDescription": resolved.describe_source(),
         "configFile": str(resolved.config_file) if resolved.config_file else None,
         "jobs": job_count,
+        "index": {"path": str(index.path) if index.path else None, "jobs": len(index)},
         "warnings": list(resolved.warnings),
         "notes": notes,
     }
@@ -61,4 +64,7 @@ def render_text(report: dict[str, Any]) -> str:
     if report["configFile"] and report["source"] != "file":
         lines.append(("config", f"{report['configFile']} (no [storage] section)"))
     lines.append(("jobs", str(report["jobs"])))
+    index = report["index"]
+    where = index["path"] or "off (PERSTACK_TUI_CACHE_DIR)"
+    lines.append(("index", f"{where} ({index['jobs']} jobs known)"))
     return "\n".join(f"{name:<8} {value}" for name, value in lines)

@@ -45,17 +45,22 @@ async def list_jobs(
     """Every job's summary, newest first (by start time), optionally filtered and cut.
 
     One recursive listing orders and filters every job; only the jobs printed are read
-    for their expert and usage.
+    for their expert and usage, and only where the job index (:mod:`perstack_tui.index`)
+    has no summary for exactly the files listed.
     """
     from ..catalog import Catalog
+    from ..index import JobIndex
 
-    catalog = Catalog(storage)
+    index = JobIndex.for_location(storage.storage_info().location)
+    catalog = Catalog(storage, index)
     summaries = await catalog.scan_jobs()
     if statuses:
         summaries = [s for s in summaries if s.status in statuses]
     if limit > 0:
         summaries = summaries[:limit]
-    return await catalog.jobs([s.id for s in summaries])
+    complete = await catalog.jobs([s.id for s in summaries])
+    await catalog.save_index()
+    return complete
 
 
 def jobs_json(summaries: list[JobSummary]) -> list[dict[str, Any]]:

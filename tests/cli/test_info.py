@@ -27,13 +27,21 @@ def info_json(capsys, *argv: str) -> dict:
 
 def test_info_text_shows_location_source_and_job_count(real_dir, capsys):
     assert main(["info", "--storage", str(real_dir)]) == 0
-    out = capsys.readouterr().out
-    assert out.splitlines() == [
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[:4] == [
         f"storage  filesystem:{real_dir.resolve()}",
         "type     filesystem",
         "from     flag --storage",
         "jobs     3",
     ]
+    assert lines[4].startswith("index    ") and lines[4].endswith(" (0 jobs known)")
+
+
+def test_info_shows_the_job_index_that_jobs_filled(real_dir, cache_dir, capsys):
+    assert main(["jobs", "--storage", str(real_dir)]) == 0
+    capsys.readouterr()
+    index = info_json(capsys, "--storage", str(real_dir))["index"]
+    assert index["jobs"] == 3 and index["path"].startswith(str(cache_dir))
 
 
 def test_info_json_on_the_real_fixtures(real_dir, capsys):
@@ -45,9 +53,11 @@ def test_info_json_on_the_real_fixtures(real_dir, capsys):
         "sourceDescription": "flag --storage",
         "configFile": None,
         "jobs": 3,
+        "index": report["index"],
         "warnings": [],
         "notes": [],
     }
+    assert report["index"]["jobs"] == 0  # nothing has looked at these jobs yet
 
 
 def test_info_counts_jobs_without_job_json(real_dir, capsys):

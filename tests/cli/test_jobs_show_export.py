@@ -41,6 +41,18 @@ def test_jobs_table_lists_every_job_newest_first(capsys, real_dir):
     assert coordinator[-3:] == ["472ms", "4", "840"]
 
 
+def test_jobs_prints_the_same_from_the_index_and_sees_a_change(capsys, real_dir):
+    _, cold, _ = cli(capsys, "jobs", "--storage", str(real_dir), "--json")
+    _, warm, _ = cli(capsys, "jobs", "--storage", str(real_dir), "--json")
+    assert warm == cold
+    job_file = real_dir / keys.job_key(PROGRAMMATIC_JOB)
+    job = json.loads(job_file.read_text())
+    job["coordinatorExpertKey"] = "renamed-expert"
+    job_file.write_text(json.dumps(job, indent=2))
+    _, changed, _ = cli(capsys, "jobs", "--storage", str(real_dir), "--json", "--limit", "1")
+    assert json.loads(changed)[0]["coordinatorExpertKey"] == "renamed-expert"
+
+
 def test_jobs_json_uses_the_job_shape_and_filters_by_status(capsys, real_dir):
     code, out, _ = cli(
         capsys, "jobs", "--storage", str(real_dir), "--json", "--status", "stoppedByError"
