@@ -155,9 +155,9 @@ def test_canonical_listings_take_the_bulk_path():
     found = sorted(
         {RUN + canonical(rng, list(range(1700000000000, 1700000009999))) for _ in range(500)}
     )
-    assert _canonical_event_metas(found) == reference(found)
+    assert _canonical_event_metas(found) == (reference(found), True)
     with_setting = sorted([*found, RUN + "run-setting.json", RUN + "a.json"])
-    assert _canonical_event_metas(with_setting) == reference(with_setting)
+    assert _canonical_event_metas(with_setting) == (reference(with_setting), True)
     assert _canonical_event_metas(found[::-1]) is None  # not sorted: per key
 
 
@@ -171,7 +171,7 @@ def test_timestamps_of_other_widths_are_sorted_by_value_not_text():
             "event-1700000000000-0-callTools.json",  # same millisecond: by key
         ]
     )
-    assert _canonical_event_metas(found) == reference(found)  # the bulk path, unsorted
+    assert _canonical_event_metas(found) == (reference(found), False)  # bulk, not sorted
     assert [m.key.rpartition("/")[2] for m in event_metas_by_time(found)] == [
         "event-999999999999-1-startRun.json",
         "event-1700000000000-0-callTools.json",

@@ -445,9 +445,9 @@ def event_metas_by_time(object_keys: Iterable[str]) -> list[EventMeta]:
 def _event_metas(object_keys: Iterable[str]) -> tuple[list[EventMeta], bool]:
     """:func:`event_metas` and whether they are known to be in time order."""
     object_keys = object_keys if isinstance(object_keys, list) else list(object_keys)
-    metas = _canonical_event_metas(object_keys)
-    if metas is not None:
-        return metas, _ascending(list(map(itemgetter(0), metas)))
+    canonical = _canonical_event_metas(object_keys)
+    if canonical is not None:
+        return canonical
     metas = []
     new, parse = tuple.__new__, keys.parse_event_name
     for key in object_keys:
@@ -457,8 +457,8 @@ def _event_metas(object_keys: Iterable[str]) -> tuple[list[EventMeta], bool]:
     return metas, False
 
 
-def _canonical_event_metas(object_keys: list[str]) -> list[EventMeta] | None:
-    """:func:`event_metas` of a listing sorted by key whose events are all canonical names
+def _canonical_event_metas(object_keys: list[str]) -> tuple[list[EventMeta], bool] | None:
+    """:func:`_event_metas` of a listing sorted by key whose events are all canonical names
     in the first key's folder; ``None`` (parse key by key) for any other input.
 
     String methods on all the names at once and ``map`` over the pieces: no Python frame
@@ -473,7 +473,9 @@ def _canonical_event_metas(object_keys: list[str]) -> list[EventMeta] | None:
     outside = chain(islice(object_keys, start), islice(object_keys, end, None))
     if any(keys.parse_event_name(key.rpartition("/")[2]) for key in outside):
         return None  # an event in another folder: the per-key parse keeps the order given
-    block = object_keys[start:end]
+    block = object_keys if end - start == len(object_keys) else object_keys[start:end]
+    if not block:
+        return [], True
     if not all(map(str.endswith, block, repeat(".json"))):
         return None
     # "T-S-X" of each "{folder}event-T-S-X.json", split on "-" with a "\n" piece between
@@ -485,20 +487,20 @@ def _canonical_event_metas(object_keys: list[str]) -> list[EventMeta] | None:
     if len(pieces) != 4 * len(block) - 1 or pieces[3::4].count("\n") != len(block) - 1:
         return None
     timestamps, steps, types = pieces[0::4], pieces[1::4], pieces[2::4]
+    del pieces  # big lists dropped before the tuples are made: fewer for the GC to walk
     if "." in "".join(types):
         return None  # the type ends at the first "."
     # the pieces are the parts parse_event_name splits each name into (int() refuses a "."
     # in a number, where its split would differ), so int() gives the same numbers
-    try:  # EventMeta(...) without NamedTuple's argument handling, as in _event_metas
-        return list(
-            map(
-                tuple.__new__,
-                repeat(EventMeta),
-                zip(map(int, timestamps), map(int, steps), types, block, strict=True),
-            )
-        )
+    try:
+        numbers = list(map(int, timestamps)), list(map(int, steps))
     except ValueError:  # an empty number, or more digits than int() accepts
         return None
+    del timestamps, steps
+    # EventMeta(...) without NamedTuple's argument handling, as in _event_metas; the keys
+    # are sorted, so the events are in time order if their timestamps never decrease
+    metas = list(map(tuple.__new__, repeat(EventMeta), zip(*numbers, types, block, strict=True)))
+    return metas, _ascending(numbers[0])
 
 
 def _ascending(values: list[Any]) -> bool:
