@@ -23,8 +23,11 @@ Costs (requests to the storage), for a job without job.json:
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import islice
+from operator import itemgetter, le
 from typing import Any
 
 from . import keys
@@ -514,23 +517,15 @@ def _summary_of_tree(tree: JobTree, stored: Job | Unreadable | None) -> JobSumma
         return _summary_of_job_file(tree.job_id, stored)
     problem = f"{stored.key}: {stored.reason}" if isinstance(stored, Unreadable) else None
     runs: list[tuple[bool, int, str, int, str]] = []  # (no events, start, id, end, status)
-    steps, parse = 0, keys.parse_event_name
+    steps = 0
     for run_id, run_keys in tree.run_keys.items():
-        first = last = None
-        last_type = ""
-        for key in run_keys:  # by key, so of equal times the later is the larger key
-            name = parse(key.rpartition("/")[2])
-            if name is None:
-                continue
-            timestamp, step, event_type = name
-            if first is None or timestamp < first:
-                first = timestamp
-            if last is None or timestamp >= last:
-                last, last_type = timestamp, event_type
-            if step > steps:
-                steps = step
-        status = run_status(last_type) if last is not None else "running"
-        runs.append((first is None, first or 0, run_id, last or 0, status))
+        facts = _run_facts(run_keys)
+        if facts is None:
+            runs.append((True, 0, run_id, 0, "running"))
+            continue
+        first, last, last_type, run_steps = facts
+        steps = max(steps, run_steps)
+        runs.append((False, first, run_id, last, run_status(last_type)))
     if all(no_events for no_events, *_ in runs):
         return JobSummary(
             id=tree.job_id,
@@ -550,6 +545,56 @@ def _summary_of_tree(tree: JobTree, stored: Job | Unreadable | None) -> JobSumma
         started_at=min(r[1] for r in runs if not r[0]),
         finished_at=None if status == "running" else max(r[3] for r in runs),
     )
+
+
+#: a run folder's file names, one a line, when every one is an event named as Perstack names
+#: them: a 13-digit timestamp (so that text order is time order), a step, a type
+_CANONICAL_NAMES = re.compile(r"(?:event-[0-9]{13}-[0-9]+-[^./\n]*\.json\n)*")
+_STEP_OF_NAME = re.compile(r"^event-[0-9]{13}-([0-9]+)-", re.MULTILINE)
+
+
+def _run_facts(run_keys: list[str]) -> tuple[int, int, str, int] | None:
+    """(first timestamp, last timestamp, type of the last event, highest step) of a run
+    folder's keys (one folder's, sorted), by :func:`keys.parse_event_name`; ``None``
+    without events. The last event is the latest by (time, key).
+
+    The scan does this for every run of every job: a folder of canonical names (the
+    Perstack CLI's) is read off its first and last key and one regex over all its names,
+    with no Python frame per key; any other folder takes the per-key parse.
+    """
+    if not run_keys:
+        return None
+    start = run_keys[0].rfind("/") + 1
+    names = "\n".join(map(itemgetter(slice(start, None)), run_keys)) + "\n"
+    if (
+        names.count("\n") == len(run_keys)  # no name of its own holds a line break
+        and _CANONICAL_NAMES.fullmatch(names)
+        and all(map(le, run_keys, islice(run_keys, 1, None)))
+    ):
+        first, last = run_keys[0], run_keys[-1]
+        last_type = last[start:].split(".", 1)[0].split("-", 3)[3]
+        steps = max(map(int, _STEP_OF_NAME.findall(names)))
+        return (
+            int(first[start + 6 : start + 19]),
+            int(last[start + 6 : start + 19]),
+            last_type,
+            steps,
+        )
+    first_ts = last_ts = None
+    last_type, steps, parse = "", 0, keys.parse_event_name
+    for key in run_keys:  # by key, so of equal times the later is the larger key
+        name = parse(key.rpartition("/")[2])
+        if name is None:
+            continue
+        timestamp, step, event_type = name
+        if first_ts is None or timestamp < first_ts:
+            first_ts = timestamp
+        if last_ts is None or timestamp >= last_ts:
+            last_ts, last_type = timestamp, event_type
+        steps = max(steps, step)
+    if first_ts is None or last_ts is None:
+        return None
+    return first_ts, last_ts, last_type, steps
 
 
 def _first_timestamp(tree: JobTree) -> int | None:
