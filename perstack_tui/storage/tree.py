@@ -10,9 +10,9 @@ fresh listing's.
 
 What a version is depends on what the listing returns for free: S3 gives every object's
 ETag and size; a filesystem listing gives names only, and pays a ``stat()`` only for the
-files that are rewritten in place (job.json, run-setting.json, anything that is not an
-event). Events are written once under a name unique to them (timestamp, step, type), so
-their name is their version.
+files that can be rewritten in place (job.json, run-setting.json, anything unexpected).
+Events and checkpoints are written once under a name of their own (an event's timestamp,
+step and type; a checkpoint's id), so their name is their version.
 """
 
 from __future__ import annotations
