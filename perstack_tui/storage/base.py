@@ -424,8 +424,8 @@ def event_metas(object_keys: Iterable[str]) -> list[EventMeta]:
 
     Exactly :func:`keys.parse_event_name` on each name. A sorted listing of canonical names
     (``event-{digits}-{digits}-{type}.json``, the type free of ``-``, ``.`` and ``/``, as
-    Perstack writes them) is parsed in bulk, about twice as fast; any other takes the
-    per-key parse.
+    Perstack writes them) is parsed in bulk, about 1.7x as fast at 10,000 events; any other
+    takes the per-key parse.
     """
     return _event_metas(object_keys)[0]
 
@@ -435,6 +435,7 @@ def event_metas_by_time(object_keys: Iterable[str]) -> list[EventMeta]:
 
     A listing sorted by key whose timestamps never decrease is in that order already (the
     usual case: Perstack's timestamps all have 13 digits): that is checked, not sorted.
+    With the bulk parse, 10,000 events take about 9 ms instead of 17 (parse, then sort).
     """
     metas, in_order = _event_metas(object_keys)
     if not in_order:
