@@ -44,7 +44,13 @@ from .models import (
     Usage,
     parse_model,
 )
-from .storage.base import KeyValueStorage, NotFoundError, StorageError, event_metas
+from .storage.base import (
+    KeyValueStorage,
+    NotFoundError,
+    StorageError,
+    event_metas,
+    event_metas_by_time,
+)
 from .storage.tree import JobTree
 
 # The last event of a run tells how the run ended.
@@ -500,7 +506,7 @@ def _runs_of_tree(tree: JobTree) -> list[RunSummary]:
     """The runs as :meth:`Catalog.runs` lists them (before their reads)."""
     return _runs_of_listings(
         tree.job_id,
-        {run_id: sorted(event_metas(k), key=_by_time) for run_id, k in tree.run_keys.items()},
+        {run_id: event_metas_by_time(k) for run_id, k in tree.run_keys.items()},
     )
 
 
@@ -626,10 +632,6 @@ def _summary_from_index(job_id: str, entry: dict[str, Any]) -> JobSummary | None
     except (KeyError, TypeError, ValueError):
         return None
     return summary if _final(summary) else None
-
-
-def _by_time(meta: EventMeta) -> tuple[int, str]:
-    return meta.timestamp, meta.key
 
 
 def _runs_of_listings(job_id: str, listings: dict[str, list[EventMeta]]) -> list[RunSummary]:
