@@ -59,3 +59,37 @@ async def test_a_reopen_is_newest_first_from_the_index_before_the_scan(real_dir)
         assert "demo-helper" in text and "demo-coordinator" in text and "error" in text
         assert not screen._scanned.is_set()
         storage.gate.set()
+
+
+class GatedJobStorage(SlowTreeStorage):
+    """Listing one job's files (the check of a row) waits too: nothing is checked."""
+
+    async def list_job_tree(self, job_id):  # type: ignore[no-untyped-def]
+        await self.gate.wait()
+        return await super().list_job_tree(job_id)
+
+
+async def test_a_job_known_only_from_the_index_claims_nothing_but_its_start(real_dir):
+    first = PerstackApp(FileSystemStorage(real_dir), now=lambda: FIXED_NOW)
+    async with first.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: isinstance(first.screen, JobsScreen) and first.screen.order, pilot)
+        await wait_for(lambda: first.screen._scanned.is_set() and not first.screen._pending, pilot)
+    storage = GatedJobStorage(real_dir)
+    storage.gate = asyncio.Event()
+    app = PerstackApp(storage, now=lambda: FIXED_NOW)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(
+            lambda: isinstance(app.screen, JobsScreen) and app.screen._ordered.is_set(), pilot
+        )
+        screen = app.screen
+        rows = row_texts(screen.list)
+        assert "completed" not in "".join(rows) and "demo-helper" not in "".join(rows)
+        assert all("…" in row for row in rows)  # status, expert, duration... not claimed
+        screen.select_job(COORDINATOR_JOB)
+        await pilot.press("enter")
+        await wait_for(lambda: type(app.screen).__name__ == "JobScreen", pilot)
+        header = app.screen.query_one("StorageHeader")
+        assert str(header.where) == f"job {COORDINATOR_JOB} · …"  # not "unknown · 0 tokens"
+        storage.gate.set()
+        await wait_for(lambda: "840 tokens" in str(header.where), pilot)
+        assert "completed · demo-coordinator · 4 steps" in str(header.where)

@@ -321,6 +321,9 @@ class JobScreen(Screen[None]):
         elif self.following or not self.rows:
             self.events_list.set_cursor(len(self.rows) - 1)
         self._update_header()
+        summary = self.app.catalog.cached_job(self.job_id)
+        if summary is None or not summary.checked or summary.partial:  # opened before it was
+            self.refresh_summary(refresh=False)
         await self._follow_job()
 
     async def _no_runs_text(self) -> str:
@@ -391,8 +394,10 @@ class JobScreen(Screen[None]):
         self.refresh_summary()
 
     @work(exclusive=True, group="job-summary")
-    async def refresh_summary(self) -> None:
-        await self.app.guarded(self.app.catalog.job(self.job_id, refresh=True), quiet=True)
+    async def refresh_summary(self, *, refresh: bool = True) -> None:
+        """The header's summary again (``refresh``: listed again, even if complete)."""
+        catalog = self.app.catalog
+        await self.app.guarded(catalog.job(self.job_id, refresh=refresh), quiet=True)
         if self.query(StorageHeader):
             self._update_header()
 
@@ -656,15 +661,19 @@ class JobScreen(Screen[None]):
     def _update_header(self) -> None:
         summary = self.app.catalog.cached_job(self.job_id)
         where = f"job {self.job_id}"
-        if summary is not None:
+        if summary is None or not summary.checked:  # not summarized yet (or index only)
+            where += " · …"
+        else:
             _mark, _style, label = status_mark(summary.status)
             duration = summary.duration_ms
             if duration is None and summary.status == "running" and summary.started_at:
                 duration = int(self.app.now() * 1000) - summary.started_at
+            # expert and tokens are read after the rest: "…" until then, never "0 tokens"
+            expert = "…" if summary.partial else summary.expert
+            tokens = "…" if summary.partial else format_tokens(summary.usage.totalTokens)
             # the status first: on a narrow terminal the end of the line is cut
             where += (
-                f" · {label} · {summary.expert} · {summary.steps} steps"
-                f" · {format_tokens(summary.usage.totalTokens)} tokens"
+                f" · {label} · {expert} · {summary.steps} steps · {tokens} tokens"
                 f" · {format_duration(duration)}"
             )
         self.query_one(StorageHeader).set_where(where)
