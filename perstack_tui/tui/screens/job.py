@@ -660,9 +660,9 @@ class JobScreen(Screen[None]):
 
     def _update_header(self) -> None:
         summary = self.app.catalog.cached_job(self.job_id)
-        where = f"job {self.job_id}"
+        facts = ""
         if summary is None or not summary.checked:  # not summarized yet (or index only)
-            where += " · …"
+            facts = " · …"
         else:
             _mark, _style, label = status_mark(summary.status)
             duration = summary.duration_ms
@@ -672,11 +672,13 @@ class JobScreen(Screen[None]):
             expert = "…" if summary.partial else summary.expert
             tokens = "…" if summary.partial else format_tokens(summary.usage.totalTokens)
             # the status first: on a narrow terminal the end of the line is cut
-            where += (
+            facts = (
                 f" · {label} · {expert} · {summary.steps} steps · {tokens} tokens"
                 f" · {format_duration(duration)}"
             )
-        self.query_one(StorageHeader).set_where(where)
+        # on a narrow terminal the id is cut before the facts are (y copies it whole)
+        short = f"job {fit(self.job_id, 10)}{facts}"
+        self.query_one(StorageHeader).set_where(f"job {self.job_id}{facts}", short)
 
     @on(VirtualList.Highlighted, "#events")
     def _event_highlighted(self, event: VirtualList.Highlighted) -> None:

@@ -39,6 +39,8 @@ class StorageHeader(Static):
     def __init__(self, where: str = "") -> None:
         super().__init__()
         self.where = where
+        #: a shorter ``where`` for a narrow terminal (e.g. with the job id cut)
+        self.short_where = ""
 
     def on_mount(self) -> None:
         self.watch(self.app, "storage_state", self._update, init=False)
@@ -48,8 +50,8 @@ class StorageHeader(Static):
     def on_resize(self) -> None:
         self._update()
 
-    def set_where(self, where: str) -> None:
-        self.where = where
+    def set_where(self, where: str, short: str = "") -> None:
+        self.where, self.short_where = where, short
         self._update()
 
     def _update(self, _value: object = None) -> None:
@@ -64,16 +66,20 @@ class StorageHeader(Static):
         problem = getattr(app, "storage_problem", "")
         if state == "error" and problem:
             status.append(f": {problem}  (R retry)", "red")
-        where = Text(f"  │ {self.where}", "bold") if self.where else Text()
 
-        def assemble(brand: bool, location: str) -> Text:
+        def assemble(brand: bool, location: str, where: str) -> Text:
             parts = [("perstack-tui", "bold"), "  "] if brand else []
-            return Text.assemble(*parts, (location, "cyan"), "  ", status, where)
+            tail = Text(f"  │ {where}", "bold") if where else Text()
+            return Text.assemble(*parts, (location, "cyan"), "  ", status, tail)
 
-        text = assemble(True, location)
+        where = self.where
+        text = assemble(True, location, where)
         if text.cell_len > width:
-            text = assemble(False, location)
+            text = assemble(False, location, where)
+        if text.cell_len > width and self.short_where:
+            where = self.short_where
+            text = assemble(False, location, where)
         if text.cell_len > width:
             room = len(location) - (text.cell_len - width)
-            text = assemble(False, middle_cut(location, max(room, _MIN_LOCATION)))
+            text = assemble(False, middle_cut(location, max(room, _MIN_LOCATION)), where)
         return text
