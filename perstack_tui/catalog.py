@@ -50,6 +50,7 @@ from .storage.base import (
     StorageError,
     event_metas,
     event_metas_by_time,
+    paused_gc,
 )
 from .storage.tree import JobTree
 
@@ -331,6 +332,10 @@ class Catalog:
         completes them. ``job_ids``: the ids already listed, if any (a filesystem can hold
         empty job folders, which a recursive listing cannot show).
         """
+        with paused_gc():  # 100,000s of keys and tuples, no cycles
+            return await self._scan_jobs(job_ids)
+
+    async def _scan_jobs(self, job_ids: Iterable[str] | None) -> list[JobSummary]:
         trees, ids = await self._scan(job_ids)
         known = {j: s for j in ids if (s := self._known(trees[j])) is not None}
         job_files = [j for j in ids if trees[j].has_job_file and j not in known]

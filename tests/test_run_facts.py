@@ -56,3 +56,29 @@ def test_a_canonical_folder_is_read_off_its_ends_and_its_steps():
     assert _run_facts(run_keys) == (1790000000001, 1790000000009, "stopRunByError", 3)
     assert _run_facts([]) is None
     assert _run_facts([FOLDER + "run-setting.json"]) is None
+
+
+def test_paused_gc_nests_and_restores_what_was_there():
+    import gc
+
+    from perstack_tui.storage.base import paused_gc
+
+    assert gc.isenabled()
+    with paused_gc():
+        with paused_gc():
+            assert not gc.isenabled()
+        assert not gc.isenabled()  # the outer block still holds
+    assert gc.isenabled()
+    try:
+        with paused_gc():
+            raise ValueError("a failing bulk parse")
+    except ValueError:
+        pass
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with paused_gc():
+            pass
+        assert not gc.isenabled()  # it was off before: it stays off
+    finally:
+        gc.enable()
