@@ -32,7 +32,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-#: bump when the entry layout or the fingerprint rules change: older files are ignored
+#: bump when the entry layout, the fingerprint rules or the way a summary is derived from
+#: a job's files change: files of another format are set aside and rebuilt
 FORMAT = 1
 CACHE_ENV = "PERSTACK_TUI_CACHE_DIR"
 
