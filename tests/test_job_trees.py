@@ -20,11 +20,7 @@ EVENT = "event-1700000000000-1-startRun.json"
 
 
 def _is_event(key: str) -> bool:
-    """Versioned by name: an event directly in a run folder, a checkpoint directly in
-    checkpoints/."""
     parts = key.split("/")
-    if len(parts) == 4 and parts[2] == "checkpoints":
-        return True
     return len(parts) == 5 and parts[2] == "runs" and parts[4].startswith("event-")
 
 
@@ -149,21 +145,20 @@ async def test_fingerprint_changes_when_job_json_is_rewritten(odd_dir: Path) -> 
     assert (await storage.list_job_tree("oddjob")).fingerprint == after["oddjob"].fingerprint
 
 
-async def test_checkpoints_are_versioned_by_name_and_other_files_by_stat(odd_dir: Path) -> None:
-    # a checkpoint is written once under a new id and no summary reads one: no stat() each
+async def test_only_what_a_summary_reads_counts_for_the_fingerprint(odd_dir: Path) -> None:
+    # checkpoints are never read by a summary: the walk does not even list them
     storage = FileSystemStorage(odd_dir)
     before = (await storage.list_job_tree("oddjob")).fingerprint
     path = odd_dir / "jobs/oddjob/checkpoints/c1.json"
     stat = path.stat()
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
-    assert (await storage.list_job_tree("oddjob")).fingerprint == before
     write(odd_dir, "jobs/oddjob/checkpoints/c9.json")
-    assert (await storage.list_job_tree("oddjob")).fingerprint != before
-    # one that is not where checkpoints go is stat()-ed like any other file
-    before = (await storage.list_job_tree("oddjob")).fingerprint
-    nested = odd_dir / "jobs/oddjob/checkpoints/nested/c2.json"
-    stat = nested.stat()
-    os.utime(nested, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
+    write(odd_dir, "jobs/oddjob/notes.txt")
+    assert (await storage.list_job_tree("oddjob")).fingerprint == before
+    # a file in a run folder that is not an event is stat()-ed: rewriting it counts
+    setting = odd_dir / "jobs/oddjob/runs/r1/run-setting.json"
+    stat = setting.stat()
+    os.utime(setting, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000))
     assert (await storage.list_job_tree("oddjob")).fingerprint != before
 
 
@@ -189,7 +184,7 @@ async def test_a_file_or_folder_vanishing_mid_walk_is_left_out(
     gone_files = {
         gone_file,
         str(odd_dir / "jobs/plainjob/runs/r/run-setting.json"),
-        str(odd_dir / "jobs/oddjob/checkpoints/nested/c2.json"),
+        str(odd_dir / "jobs/oddjob/runs/r1/a.json"),
     }
     gone_folders = {str(odd_dir / "jobs/oddjob/runs/r0"), str(odd_dir / "jobs/emptyjob")}
     real_stat, real_scandir = os.stat, os.scandir

@@ -129,12 +129,12 @@ class FileSystemStorage(KeyValueStorage):
         """Every job's files, grouped as :func:`~.tree.group_job_trees` groups a listing, from
         a walk that knows the layout, in worker threads (the event loop never waits on it).
 
-        Versions: an event (a file directly in a run folder named ``event-*``) and a
-        checkpoint (a file directly in ``checkpoints/``) have ``""``: each is written once
-        under a name of its own (Perstack: one checkpoint a step, a new id each), and no
-        summary reads a checkpoint file; their names are enough and cost no ``stat()``.
-        Every other file (job.json, run-setting.json, anything unexpected) is ``stat()``-ed
-        once for its size and mtime. Unlike a
+        Only what a summary is derived from is walked: job.json and the run folders, not
+        checkpoints/ (a quarter of the folders; no summary reads a checkpoint file). An
+        event (a file directly in a run folder named ``event-*``) has version ``""``: it is
+        written once under a unique name, so its name is enough and costs no ``stat()``;
+        job.json and every other file in a run folder are ``stat()``-ed once for size and
+        mtime. Unlike a
         recursive listing, a job folder that holds no file is included (a filesystem sees
         it), with no runs and :data:`~.tree.EMPTY_FINGERPRINT`; a run folder that holds no
         file is left out, as in the listing. Symlinked folders are not followed.
@@ -231,7 +231,7 @@ def _file_names(path: Path) -> list[str]:
 # are stat()-ed. Lines are appended in key order (a folder's entries sorted as their keys
 # sort), so a job's fingerprint equals group_job_trees' over a sorted listing.
 
-_JOB, _RUNS, _RUN, _CHECKPOINTS, _OTHER = range(5)  # what a folder is, for _walk_folder
+_JOB, _RUNS, _RUN, _OTHER = range(4)  # what a folder is, for _walk_folder
 _EVENT_PREFIX = "event-"
 _AFTER_EVENTS = "event."  # the first name after every "event-..." ("." follows "-")
 
@@ -267,7 +267,12 @@ def _walk_folder(
 ) -> list[str]:
     """Append ``key<TAB>version`` for every file under the folder (in key order) to
     ``lines``; return the keys of the files directly in it, sorted."""
-    if role in (_RUN, _CHECKPOINTS, _OTHER):
+    if role == _JOB:  # what a summary reads: job.json and runs/ (never checkpoints/)
+        entries = [e for e in entries if e.name == keys.JOB_FILE or e.name == "runs"]
+        entries = [e for e in entries if e.is_dir(follow_symlinks=False) == (e.name == "runs")]
+    elif role == _RUNS:  # run folders only
+        entries = [e for e in entries if e.is_dir(follow_symlinks=False)]
+    if role in (_RUN, _OTHER):
         names = [entry.name for entry in entries if entry.is_file()]
         if len(names) == len(entries):  # files only (the usual)
             return _files(path, prefix, names, role, lines)
@@ -287,13 +292,11 @@ def _walk_folder(
                 if len(lines) > before:  # a run folder that holds no file is not a run
                     tree.run_keys[name] = run_files
             else:
-                inner = _OTHER
-                if role == _JOB:
-                    inner = {"runs": _RUNS, "checkpoints": _CHECKPOINTS}.get(name, _OTHER)
+                inner = _RUNS if role == _JOB else _OTHER
                 _walk_folder(below, entry.path, folder, inner, tree, lines)
         elif entry.is_file():
             key = prefix + name
-            if role == _CHECKPOINTS or (role == _RUN and name.startswith(_EVENT_PREFIX)):
+            if role == _RUN and name.startswith(_EVENT_PREFIX):
                 line: str | None = key + "\t"
             else:
                 line = _line(entry.path, key)
@@ -307,16 +310,12 @@ def _walk_folder(
 
 
 def _files(path: str, prefix: str, names: list[str], role: int, lines: list[str]) -> list[str]:
-    """:func:`_walk_folder` for a folder that holds files only: 75,000 events and 30,000
-    checkpoints at 10,000 jobs, so they are handled in bulk (one sort, one join) and only
-    the others in turn."""
+    """:func:`_walk_folder` for a folder that holds files only: 75,000 events at 10,000
+    jobs, so they are handled in bulk (one sort, one join) and only the others in turn."""
     if not names:
         return []
     names.sort()
     files = [prefix + name for name in names]
-    if role == _CHECKPOINTS:  # every one versioned by its name: "key<TAB>" lines, no stat
-        lines.append("\t\n".join(files) + "\t")
-        return files
     start = end = len(names)
     if role == _RUN:  # names starting with "event-" are one run of the sorted names
         start = bisect_left(names, _EVENT_PREFIX)

@@ -2,11 +2,12 @@
 
 A recursive listing of ``jobs/`` (or of one job's folder) is grouped into a
 :class:`JobTree` per job: whether it has a job.json, the keys of each run folder, and a
-**fingerprint** of everything the listing said about the job. Two listings with the same
-fingerprint saw the same files in the same versions, so whatever was derived from the
-first (status, steps, expert, usage) still holds: the persistent job index
-(:mod:`perstack_tui.index`) trusts a stored summary only when its fingerprint matches a
-fresh listing's.
+**fingerprint** of what the listing said about the files a summary is derived from (job.json
+and the run folders). Two listings with the same fingerprint saw the same files in the same
+versions, so whatever was derived from the first (status, steps, expert, usage) still
+holds: the persistent job index (:mod:`perstack_tui.index`) trusts a stored summary only
+when its fingerprint matches a fresh listing's. A filesystem does not even list the
+checkpoints/ folders for it (a quarter of the folders Perstack writes).
 
 What a version is depends on what the listing returns for free: S3 gives every object's
 ETag and size; a filesystem listing gives names only, and pays a ``stat()`` only for the
@@ -66,8 +67,9 @@ def group_job_trees(objects: Iterable[ObjectInfo]) -> dict[str, JobTree]:
     """Group a recursive listing of ``jobs/`` (sorted by key) into one tree per job.
 
     Any file in a run folder makes it a run, as a folder listing would; only the files
-    directly in it are its events. Files elsewhere in the job (checkpoints/) count for
-    the fingerprint only.
+    directly in it are its events. The fingerprint covers what a job's summary is derived
+    from: its job.json and every file in its run folders; not checkpoints/ (no summary
+    reads a checkpoint file: the usage comes from the latest event that carries one).
     """
     trees: dict[str, JobTree] = {}
     lines: dict[str, list[str]] = {}
@@ -82,11 +84,12 @@ def group_job_trees(objects: Iterable[ObjectInfo]) -> dict[str, JobTree]:
         if tree is None:
             tree = trees[job_id] = JobTree(job_id)
             lines[job_id] = []
-        lines[job_id].append(f"{key}\t{version_of(info)}")
         if count == 3:
             if parts[2] == keys.JOB_FILE:
                 tree.has_job_file = True
+                lines[job_id].append(f"{key}\t{version_of(info)}")
         elif count == 5 and parts[2] == "runs":
+            lines[job_id].append(f"{key}\t{version_of(info)}")
             run_keys = tree.run_keys.get(parts[3])
             if run_keys is None:
                 run_keys = tree.run_keys[parts[3]] = []
