@@ -86,9 +86,14 @@ class Context:
     client: Any = None
     #: prepared job indexes (cache directories) of this run, removed at the end
     cache_root: Path | None = None
+    #: the figure being measured (its rows must be recognisable as its own: ``figure_of``)
+    figure: str = ""
 
     def add(self, row: Row) -> None:
         self.rows.append(row)
+        if self.figure and figure_of(row.figure) != self.figure:
+            self.notes.append(f"row '{row.figure}' is not recognised as a {self.figure} "
+                              "row: add its name to FIGURE_ROWS (bench/runner.py)")  # fmt: skip
         ratio = f"{row.ratio:.2f}x" if row.ratio is not None else "-"
         verdict = {True: "met", False: "MISSED", None: ""}[row.met]
         self.log(f"  {row.figure} [{row.data}]: {fmt(row.value, row.unit)} "
@@ -597,6 +602,26 @@ FIGURES: dict[str, Callable[[Context], None]] = {
 }
 
 
+#: how each figure's rows are named (the start of the Figure cell): an ``--only`` run keeps
+#: the rows of the figures it does not measure in BENCHMARKS.md (see report.merge)
+FIGURE_ROWS: dict[str, tuple[str, ...]] = {
+    "cold-start": ("cold start",),
+    "jobs-list": ("jobs list", "vs Perstack", "peak RSS, jobs", "S3 requests, jobs list"),
+    "open-run": ("open run", "peak RSS, run", "S3 requests, run"),
+    "checkpoint": ("open checkpoint", "peak RSS, checkpoint", "checkpoint screen"),
+    "log": ("log ",),
+    "tail": ("tail:",),
+}
+
+
+def figure_of(row_figure: str) -> str | None:
+    """The figure (a FIGURES name) a table row belongs to, from its Figure cell."""
+    for name, starts in FIGURE_ROWS.items():
+        if row_figure.startswith(starts):
+            return name
+    return None
+
+
 def prepare(settings: Settings, log: Callable[[str], None] = print) -> None:
     """Generate (and upload to the local S3 server) every data set, measuring nothing."""
     ctx = Context(settings, log)
@@ -625,6 +650,7 @@ def run_all(
     try:
         for name in only:
             log(f"== {name}")
+            ctx.figure = name
             try:
                 FIGURES[name](ctx)
             except Exception as error:  # one broken figure must not lose the others
@@ -637,4 +663,6 @@ def run_all(
         f"Load average (1 min) at start {load_start:.2f}, at end {os.getloadavg()[0]:.2f} "
         f"on {os.cpu_count()} CPUs (other work on the machine skews the figures)."
     )
-    return report.write(ctx.rows, ctx.notes, settings, elapsed, out_dir, update_benchmarks)
+    return report.write(
+        ctx.rows, ctx.notes, settings, elapsed, out_dir, update_benchmarks, measured=only
+    )
