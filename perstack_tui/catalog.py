@@ -275,12 +275,13 @@ class Catalog:
             summary.usage = last.usage
 
     def _known(self, tree: JobTree) -> JobSummary | None:
-        """The complete summary of a finished job whose files are exactly those of ``tree``
-        (from this session, else from the index), or ``None``."""
+        """The complete summary of a job whose files are exactly those of ``tree`` (from
+        this session, else from the index), or ``None``. A running job's too: the same
+        files give the same summary (a running job that moves on adds files)."""
         cached = self._jobs.get(tree.job_id)
         if (
             cached is not None
-            and _final(cached)
+            and _complete(cached)
             and self._fingerprints.get(tree.job_id) == tree.fingerprint
         ):
             return cached
@@ -294,8 +295,8 @@ class Catalog:
         self._jobs[summary.id] = summary
         self._fingerprints[summary.id] = tree.fingerprint
         if self.index is not None:
-            final = _summary_to_index(summary) if _final(summary) else None
-            self.index.record(summary.id, summary.started_at, tree.fingerprint, final)
+            complete = _summary_to_index(summary) if _complete(summary) else None
+            self.index.record(summary.id, summary.started_at, tree.fingerprint, complete)
 
     def prime_from_index(self, job_ids: Iterable[str]) -> list[str]:
         """Before any job is listed: an unchecked summary (``checked=False``, its start
@@ -497,9 +498,14 @@ class Catalog:
         return max((starts[j] or 0, j) for j in ids)[1]
 
 
+def _complete(summary: JobSummary) -> bool:
+    """Checked, with expert and usage read: all that the job's files tell."""
+    return summary.checked and not summary.partial
+
+
 def _final(summary: JobSummary) -> bool:
     """A complete summary of a finished job: what the storage holds for it cannot change."""
-    return not summary.partial and summary.status != "running"
+    return _complete(summary) and summary.status != "running"
 
 
 def newest_first(summary: JobSummary) -> tuple[bool, int, str]:
@@ -636,7 +642,7 @@ def _summary_from_index(job_id: str, entry: dict[str, Any]) -> JobSummary | None
         )
     except (KeyError, TypeError, ValueError):
         return None
-    return summary if _final(summary) else None
+    return summary
 
 
 def _runs_of_listings(job_id: str, listings: dict[str, list[EventMeta]]) -> list[RunSummary]:

@@ -13,8 +13,9 @@ A stale index never shows wrong data:
 - Everything else (status, times, steps, expert, usage) is taken from the index only when
   a fresh listing of the job has the **fingerprint** stored with it
   (:mod:`perstack_tui.storage.tree`): the same files in the same versions.
-- Only summaries of finished jobs are kept (a running job changes by the second); jobs gone
-  from the storage are dropped when a full scan no longer lists them.
+- A running job's summary is kept too: the same files give the same summary, and a job
+  that moves on adds files (so a job left "running" by a crash is not read again at each
+  visit). Jobs gone from the storage are dropped when a full scan no longer lists them.
 
 The index is a cache: it lives under ``$PERSTACK_TUI_CACHE_DIR`` (default
 ``$XDG_CACHE_HOME/perstack-tui``, else ``~/.cache/perstack-tui``), one file per storage
@@ -48,7 +49,7 @@ def cache_dir() -> Path | None:
 
 
 class JobIndex:
-    """Job id -> (start, fingerprint, summary of a finished job), for one storage location.
+    """Job id -> (start, fingerprint, complete summary), for one storage location.
 
     Summaries are plain dicts here (the catalog turns them into its own type); this module
     knows nothing of storages or screens.
@@ -112,8 +113,8 @@ class JobIndex:
         return start if isinstance(start, int) else None
 
     def summary(self, job_id: str, fingerprint: str) -> dict[str, Any] | None:
-        """The stored summary of a finished job, if a listing with ``fingerprint`` saw the
-        same files as the one it was derived from."""
+        """The stored summary of a job, if a listing with ``fingerprint`` saw the same files
+        as the one it was derived from."""
         entry = self._entries.get(job_id)
         if entry is None or entry[1] != fingerprint or not isinstance(entry[2], dict):
             return None
@@ -126,8 +127,8 @@ class JobIndex:
         fingerprint: str | None,
         summary: dict[str, Any] | None,
     ) -> None:
-        """What a listing (and the reads after it) said of a job; ``summary`` only for a
-        finished job whose summary is complete."""
+        """What a listing (and the reads after it) said of a job; ``summary`` only where
+        it is complete (expert and usage read)."""
         entry = [start, fingerprint, summary]
         if self._entries.get(job_id) != entry:
             self._entries[job_id] = entry

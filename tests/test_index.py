@@ -9,6 +9,7 @@ from pathlib import Path
 
 from perstack_tui import keys
 from perstack_tui.catalog import Catalog
+from perstack_tui.demo import write_objects
 from perstack_tui.index import JobIndex
 from perstack_tui.storage.filesystem import FileSystemStorage
 
@@ -32,19 +33,15 @@ async def open_all(storage) -> dict:  # type: ignore[no-untyped-def]
 async def test_a_reopen_reads_nothing_for_jobs_that_did_not_change():
     storage = await storage_with()
     first = await open_all(storage)
-    finished = {j for j, s in first.items() if s.status != "running"}
-    assert finished and len(finished) < len(first)  # the demo has running jobs too
+    running = {j for j, s in first.items() if s.status == "running"}
+    assert running and len(running) < len(first)  # the demo has running jobs too
 
     storage.calls.clear()
     catalog = Catalog(storage, index_of(storage))
     scanned = {s.id: s for s in await catalog.scan_jobs()}
     assert storage.calls["read"] == 0  # no job.json, no expert, no usage read again
-    for job_id in finished:
-        assert scanned[job_id] == first[job_id]
-        assert not scanned[job_id].partial
-    # a running job is never trusted to the index: it is summarized from the listing again
-    running = set(first) - finished
-    assert all(scanned[j].partial or scanned[j].source == "job.json" for j in running)
+    for job_id, summary in first.items():
+        assert scanned[job_id] == summary and not scanned[job_id].partial
 
 
 async def test_rows_are_ordered_from_the_index_before_any_job_is_listed():
@@ -145,10 +142,16 @@ async def test_each_storage_location_has_its_own_index(tmp_path):
     assert index_of(FileSystemStorage(one)).knows(COORDINATOR_JOB)
 
 
-async def test_summaries_of_running_jobs_are_not_kept():
-    storage = await storage_with("delegation-running", "plain")
-    await open_all(storage)
-    raw = json.loads(index_of(storage).path.read_text())  # type: ignore[union-attr]
-    running, plain = demo_jobs()["delegation-running"].job_id, demo_jobs()["plain"].job_id
-    assert raw["jobs"][running][2] is None and raw["jobs"][running][0] is not None
-    assert raw["jobs"][plain][2]["status"] == "completed"
+async def test_a_running_job_is_taken_from_the_index_only_while_its_files_stay_the_same():
+    demo = demo_jobs()["delegation"]
+    storage = await storage_with("plain")
+    stopped = [o for o in demo.objects if "completeRun" not in o.key][:-3]
+    await write_objects(storage, stopped)
+    first = await open_all(storage)
+    assert first[demo.job_id].status == "running"  # e.g. left so by a crash
+    storage.calls.clear()
+    again = {s.id: s for s in await Catalog(storage, index_of(storage)).scan_jobs()}
+    assert again[demo.job_id] == first[demo.job_id] and storage.calls["read"] == 0
+    await write_objects(storage, demo.objects)  # it moves on, and completes
+    moved = {s.id: s for s in await Catalog(storage, index_of(storage)).scan_jobs()}
+    assert moved[demo.job_id].status == "completed"
