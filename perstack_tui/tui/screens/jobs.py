@@ -13,6 +13,7 @@ cursor stays on the same job.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -49,6 +50,7 @@ _BATCH = 32
 #: at most this many jobs new since the index was written are summarized before the rows
 #: are ordered from it; with more, the order waits for the full scan
 _UNINDEXED_LIMIT = 64
+_ORDER_GRACE = 0.5
 #: running jobs on screen are refreshed this often (seconds)...
 RUNNING_VISIBLE_INTERVAL = 3.0
 #: ...and every running job, on screen or not, this often (so a job that finished while
@@ -218,6 +220,10 @@ class JobsScreen(Screen[None]):
     @work(group="job-summaries")
     async def fill_summaries(self) -> None:
         """Fetch summaries forever: visible rows first, then the rest, in small batches."""
+        # until the rows are ordered, the rows on screen are not the ones that stay there:
+        # a scan that ends soon (a local disk) orders them sooner without these reads
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ordered.wait(), _ORDER_GRACE)
         try:
             catalog = self.app.catalog
             while True:
