@@ -50,6 +50,7 @@ _BATCH = 32
 #: at most this many jobs new since the index was written are summarized before the rows
 #: are ordered from it; with more, the order waits for the full scan
 _UNINDEXED_LIMIT = 64
+#: how long the rows on screen wait for the order before they are filled anyway (seconds)
 _ORDER_GRACE = 0.5
 #: running jobs on screen are refreshed this often (seconds)...
 RUNNING_VISIBLE_INTERVAL = 3.0
