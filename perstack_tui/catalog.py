@@ -619,8 +619,16 @@ def _first_timestamp(tree: JobTree) -> int | None:
     return min((m.timestamp for k in tree.run_keys.values() for m in event_metas(k)), default=None)
 
 
-#: the fields of a summary the index keeps (``usage`` as its JSON)
-_INDEXED = ("status", "expert", "started_at", "finished_at", "steps", "max_steps", "source")
+#: the fields of a summary the index keeps, and their types (``usage`` as its JSON)
+_INDEXED: dict[str, type | tuple[type, ...]] = {
+    "status": str,
+    "expert": str,
+    "started_at": (int, type(None)),
+    "finished_at": (int, type(None)),
+    "steps": int,
+    "max_steps": (int, type(None)),
+    "source": str,
+}
 
 
 def _summary_to_index(summary: JobSummary) -> dict[str, Any]:
@@ -633,6 +641,10 @@ def _summary_to_index(summary: JobSummary) -> dict[str, Any]:
 
 def _summary_from_index(job_id: str, entry: dict[str, Any]) -> JobSummary | None:
     """A summary the index kept; ``None`` if the entry does not hold one (a damaged file)."""
+    if not all(isinstance(entry.get(name), kind) for name, kind in _INDEXED.items()):
+        return None
+    if not isinstance(entry.get("problem"), (str, type(None))):
+        return None
     try:
         summary = JobSummary(
             id=job_id,

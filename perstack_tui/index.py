@@ -26,6 +26,7 @@ writes to the storage itself.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -155,6 +156,7 @@ class JobIndex:
         if snapshot is None or self.path is None:
             return
         blob = json.dumps(snapshot, separators=(",", ":")).encode()
+        temporary = None
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             handle, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=".index-")
@@ -164,6 +166,9 @@ class JobIndex:
         except OSError as error:
             self.problem = f"cannot write the job index {self.path}: {error.strerror or error}"
             self._dirty = True
+            if temporary is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
 
     def save(self) -> None:
         """Write the index now, if it changed."""

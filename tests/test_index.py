@@ -155,3 +155,35 @@ async def test_a_running_job_is_taken_from_the_index_only_while_its_files_stay_t
     await write_objects(storage, demo.objects)  # it moves on, and completes
     moved = {s.id: s for s in await Catalog(storage, index_of(storage)).scan_jobs()}
     assert moved[demo.job_id].status == "completed"
+
+
+async def test_a_damaged_summary_in_the_index_is_not_shown(tmp_path):
+    base = tmp_path / "perstack"
+    shutil.copytree(CLI_RUN, base)
+    first = await open_all(FileSystemStorage(base))
+    index = index_of(FileSystemStorage(base))
+    raw = json.loads(index.path.read_text())  # type: ignore[union-attr]
+    raw["jobs"][COORDINATOR_JOB][2]["steps"] = "many"  # the fingerprint still matches
+    raw["jobs"][ERROR_JOB][2]["usage"] = "none"
+    index.path.write_text(json.dumps(raw))  # type: ignore[union-attr]
+    catalog = Catalog(FileSystemStorage(base), index_of(FileSystemStorage(base)))
+    scanned = {s.id: s for s in await catalog.scan_jobs()}
+    assert scanned[COORDINATOR_JOB].partial and scanned[COORDINATOR_JOB].steps == 4
+    complete = await catalog.jobs([COORDINATOR_JOB, ERROR_JOB])
+    assert complete == [first[COORDINATOR_JOB], first[ERROR_JOB]]
+
+
+async def test_an_index_that_cannot_be_written_is_reported(real_storage, monkeypatch, cache_dir):
+    def refuse(*_args: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    catalog = Catalog(real_storage, index_of(real_storage))
+    await catalog.scan_jobs()
+    with monkeypatch.context() as patched:
+        patched.setattr("perstack_tui.index.os.replace", refuse)
+        await catalog.save_index()
+    assert catalog.index is not None and "cannot write the job index" in str(catalog.index.problem)
+    assert not list(cache_dir.rglob(".index-*"))  # no half-written file left behind
+    await catalog.save_index()  # written once it can be
+    assert catalog.index.path is not None and str(catalog.index.path).startswith(str(cache_dir))
+    assert index_of(real_storage).knows(COORDINATOR_JOB)

@@ -99,6 +99,9 @@ class PerstackApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(JobsScreen())
+        index = self.catalog.index
+        if index is not None and index.problem:  # a cache: said once, then rebuilt
+            self.notify(index.problem, severity="warning", timeout=8)
         if self.target is not None:
             self.open_job(
                 self.target.job_id,

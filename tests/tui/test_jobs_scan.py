@@ -93,3 +93,19 @@ async def test_a_job_known_only_from_the_index_claims_nothing_but_its_start(real
         storage.gate.set()
         await wait_for(lambda: "840 tokens" in str(header.where), pilot)
         assert "completed · demo-coordinator · 4 steps" in str(header.where)
+
+
+async def test_a_broken_job_index_is_said_once_and_the_jobs_still_show(real_dir, cache_dir):
+    from perstack_tui.index import JobIndex
+
+    index = JobIndex.for_location(FileSystemStorage(real_dir).storage_info().location)
+    index.path.parent.mkdir(parents=True)  # type: ignore[union-attr]
+    index.path.write_text("not json")  # type: ignore[union-attr]
+    app = PerstackApp(FileSystemStorage(real_dir), now=lambda: FIXED_NOW)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(
+            lambda: isinstance(app.screen, JobsScreen) and app.screen._scanned.is_set(), pilot
+        )
+        notes = [str(n.message) for n in app._notifications]
+        assert any("job index" in n and "not used" in n for n in notes)
+        assert app.screen.order == [PROGRAMMATIC_JOB, ERROR_JOB, COORDINATOR_JOB]
