@@ -52,6 +52,8 @@ _BATCH = 32
 _UNINDEXED_LIMIT = 64
 #: how long the rows on screen wait for the order before they are filled anyway (seconds)
 _ORDER_GRACE = 0.5
+#: new jobs are watched for once the rows are ordered, or after this long (seconds)
+_WATCH_DELAY = 2.0
 #: running jobs on screen are refreshed this often (seconds)...
 RUNNING_VISIBLE_INTERVAL = 3.0
 #: ...and every running job, on screen or not, this often (so a job that finished while
@@ -263,6 +265,10 @@ class JobsScreen(Screen[None]):
     async def watch_new_jobs(self) -> None:
         """New jobs appear (at the top, once their summary says they are newest)."""
         await self._ids_listed.wait()
+        # its first listing would compete with the scan that orders the rows: after it (a
+        # local disk: well under a second), or after 2 s (a large bucket: seconds more)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._ordered.wait(), _WATCH_DELAY)
         watcher = JobsWatcher(self.app.catalog.storage, known=self.job_ids)
         async for new_ids in watcher.new_job_ids():
             self.add_job_ids(new_ids)
