@@ -216,6 +216,7 @@ class Catalog:
         self._fingerprints: dict[str, str] = {}
         #: trees of partial summaries, as the scan listed them (the fill needs no listing)
         self._scanned: dict[str, JobTree] = {}
+        self._saving = asyncio.Lock()
 
     async def job_ids(self) -> list[str]:
         """Every job id, from one delimiter listing (no reads)."""
@@ -318,8 +319,12 @@ class Catalog:
         return unknown
 
     async def save_index(self) -> None:
-        """Write the index (if it changed) in a thread; the catalog goes on meanwhile."""
-        if self.index is not None:
+        """Write the index (if it changed) in a thread; the catalog goes on meanwhile. One
+        save at a time: a save asked for during another waits for it, then writes only
+        what changed since."""
+        if self.index is None:
+            return
+        async with self._saving:
             await asyncio.to_thread(self.index.write, self.index.snapshot())
 
     async def scan_jobs(self, job_ids: Iterable[str] | None = None) -> list[JobSummary]:

@@ -62,7 +62,9 @@ class JobIndex:
         #: why the file on disk was not used, if it was not (shown by ``info``)
         self.problem: str | None = None
         self._entries: dict[str, list[Any]] = {}  # id -> [start, fingerprint, summary]
-        self._dirty = False
+        #: changes made, and how many of them are on disk
+        self._changes = 0
+        self._saved = 0
 
     @classmethod
     def for_location(cls, location: str) -> JobIndex:
@@ -101,7 +103,7 @@ class JobIndex:
                 raise ValueError("entries are not [start, fingerprint, summary]")
         except (ValueError, KeyError, TypeError, AttributeError) as error:
             self.problem = f"job index {self.path} not used ({error}): rebuilt"
-            self._dirty = True  # replaced by the next save
+            self._changes += 1  # replaced by the next save
             return
         self._entries = entries
 
@@ -133,28 +135,33 @@ class JobIndex:
         entry = [start, fingerprint, summary]
         if self._entries.get(job_id) != entry:
             self._entries[job_id] = entry
-            self._dirty = True
+            self._changes += 1
 
     def keep_only(self, job_ids: set[str]) -> None:
         """Drop the jobs a full listing no longer shows."""
         gone = [j for j in self._entries if j not in job_ids]
         for job_id in gone:
             del self._entries[job_id]
-        self._dirty = self._dirty or bool(gone)
+        self._changes += bool(gone)
 
     def snapshot(self) -> dict[str, Any] | None:
-        """What :meth:`write` would write, or ``None`` when nothing changed. Cheap (entries
-        are replaced, never mutated), so it can be taken on the event loop and written in a
-        thread while the catalog goes on recording."""
-        if self.path is None or not self._dirty:
+        """What :meth:`write` would write, or ``None`` when nothing changed since the last
+        write. Cheap (entries are replaced, never mutated), so it can be taken on the event
+        loop and written in a thread while the catalog goes on recording."""
+        if self.path is None or self._saved == self._changes:
             return None
-        self._dirty = False
-        return {"format": FORMAT, "location": self.location, "jobs": dict(self._entries)}
+        return {
+            "format": FORMAT,
+            "location": self.location,
+            "jobs": dict(self._entries),
+            "changes": self._changes,
+        }
 
     def write(self, snapshot: dict[str, Any] | None) -> None:
         """Write a :meth:`snapshot` atomically (a crash leaves the old file)."""
         if snapshot is None or self.path is None:
             return
+        changes = snapshot.pop("changes")
         blob = json.dumps(snapshot, separators=(",", ":")).encode()
         temporary = None
         try:
@@ -165,10 +172,11 @@ class JobIndex:
             os.replace(temporary, self.path)
         except OSError as error:
             self.problem = f"cannot write the job index {self.path}: {error.strerror or error}"
-            self._dirty = True
             if temporary is not None:
                 with contextlib.suppress(OSError):
                     os.unlink(temporary)
+            return
+        self._saved = max(self._saved, changes)
 
     def save(self) -> None:
         """Write the index now, if it changed."""

@@ -175,6 +175,10 @@ class JobsScreen(Screen[None]):
     @work(exclusive=True, group="job-ids")
     async def load_ids(self) -> None:
         """List job ids (one listing); details are fetched by :meth:`fill_summaries`."""
+        with contextlib.suppress(NoMatches):  # the screen closed (or the app quit) meanwhile
+            await self._load_ids()
+
+    async def _load_ids(self) -> None:
         self.list.set_empty_text("loading jobs…")
         ids = await self.app.guarded(self.app.catalog.job_ids())
         if ids is None:
@@ -270,8 +274,9 @@ class JobsScreen(Screen[None]):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ordered.wait(), _WATCH_DELAY)
         watcher = JobsWatcher(self.app.catalog.storage, known=self.job_ids)
-        async for new_ids in watcher.new_job_ids():
-            self.add_job_ids(new_ids)
+        with contextlib.suppress(NoMatches):  # the screen closed (or the app quit) meanwhile
+            async for new_ids in watcher.new_job_ids():
+                self.add_job_ids(new_ids)
 
     def _running_of(self, job_ids: list[str]) -> list[str]:
         catalog = self.app.catalog
@@ -319,18 +324,16 @@ class JobsScreen(Screen[None]):
     def summary(self, job_id: str) -> JobSummary | None:
         return self.app.catalog.cached_job(job_id)
 
-    def _matches(self, job_id: str) -> bool:
+    def _matches(self, job_id: str, summary: JobSummary | None) -> bool:
         if not self.filter_text:
             return True
         needle = self.filter_text.lower()
-        summary = self.summary(job_id)
         haystack = [job_id]
         if summary is not None and summary.checked:
             haystack += [summary.expert, summary.status, status_mark(summary.status)[2]]
         return any(needle in value.lower() for value in haystack)
 
-    def _sort_key(self, job_id: str) -> tuple:
-        summary = self.summary(job_id)
+    def _sort_key(self, job_id: str, summary: JobSummary | None) -> tuple:
         if summary is None or not (summary.checked or self.sort_name == "started"):
             return (1, job_id)  # not loaded yet: after every loaded job
         value: object
@@ -350,9 +353,15 @@ class JobsScreen(Screen[None]):
 
     def _apply_order(self) -> None:
         current = self.current_job_id
-        order = sorted((j for j in self.job_ids if self._matches(j)), key=self._sort_key)
+        cached = self.app.catalog.cached_job  # once: 10,000s of rows
+        keyed = sorted(
+            (self._sort_key(j, summary), j)
+            for j in self.job_ids
+            if self._matches(j, summary := cached(j))
+        )
+        order = [j for _, j in keyed]
         if self.sort_reverse:
-            loaded = [j for j in order if self._sort_key(j)[0] == 0]
+            loaded = [j for key, j in keyed if key[0] == 0]
             order = loaded[::-1] + order[len(loaded) :]
         self.order = order
         cursor = order.index(current) if current in order and self._picked else 0
