@@ -71,3 +71,26 @@ def test_help_screen(snap_compare) -> None:  # type: ignore[no-untyped-def]
         await pilot.pause(0.2)
 
     assert snap_compare(app_at(), terminal_size=(120, 36), run_before=open_help)
+
+
+def test_checkpoint_diff_screen(snap_compare) -> None:  # type: ignore[no-untyped-def]
+    async def open_diff(pilot) -> None:  # type: ignore[no-untyped-def]
+        app = pilot.app
+        await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
+        screen = app.screen
+        await wait_for(lambda: all(r.key in screen.events for r in screen.rows), pilot)
+        types = [r.first.type for r in screen.rows]
+        screen.events_list.set_cursor(types.index("continueToNextStep"))
+        await pilot.press("c")  # step 1's checkpoint, then the next one, against step 1's
+        await wait_for(lambda: getattr(app.screen, "current", None) is not None, pilot)
+        await wait_for(lambda: not app.screen.is_loading, pilot)
+        first = app.screen.current
+        await pilot.press("right_square_bracket")
+        await wait_for(lambda: app.screen.current is not first and not app.screen.is_loading, pilot)
+        await pilot.press("d")
+        await wait_for(lambda: app.screen.view == "diff" and not app.screen.is_loading, pilot)
+        await pilot.pause(0.3)
+
+    assert snap_compare(
+        app_at(Target(COORDINATOR_JOB)), terminal_size=(120, 36), run_before=open_diff
+    )
