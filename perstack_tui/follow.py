@@ -453,13 +453,20 @@ class _Waker:
             self._task = None
 
 
+#: the longest wait between two listings of a large bucket's jobs (seconds)
+MAX_JOBS_POLL = 15.0
+
+
 class JobsWatcher:
     """Reports jobs that appear after it started (for the jobs list).
 
     Job ids are random, so every poll is one delimiter listing of ``jobs/`` (one request
-    per thousand jobs on S3). ``known`` are the ids the caller already shows; without
-    them, the first listing is the baseline. ``state`` and ``error`` tell whether the
-    last listing failed (it is retried with backoff).
+    per thousand jobs on S3). So that a large bucket is not listed every 2 s, the wait
+    between polls grows with it: half a second a page, at least ``interval``, at most
+    :data:`MAX_JOBS_POLL` (a filesystem is woken by its file events anyway). ``known``
+    are the ids the caller already shows; without them, the first listing is the
+    baseline. ``state`` and ``error`` tell whether the last listing failed (it is retried
+    with backoff).
     """
 
     def __init__(
@@ -476,6 +483,12 @@ class JobsWatcher:
         self.known: set[str] | None = set(known) if known is not None else None
         self.state: FollowState = "live"
         self.error: str | None = None
+
+    @property
+    def wait(self) -> float:
+        """Seconds between polls for the storage's size (see the class docstring)."""
+        pages = -(-len(self.known or ()) // 1000)
+        return min(max(self.interval, pages * 0.5), max(self.interval, MAX_JOBS_POLL))
 
     async def poll(self) -> list[str]:
         """Job ids not seen before, sorted; raises :class:`StorageError` on failure."""
@@ -504,6 +517,6 @@ class JobsWatcher:
                 self.state, self.error, failures = "live", None, 0
                 if new:
                     yield new
-                await waker.wait(self.interval)
+                await waker.wait(self.wait)
         finally:
             await waker.close()

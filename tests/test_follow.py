@@ -445,6 +445,14 @@ async def test_jobs_watcher_with_known_ids_reports_the_rest_at_once() -> None:
     assert await watcher.poll() == []
 
 
+def test_a_large_bucket_is_listed_for_new_jobs_less_often() -> None:
+    storage = MemoryStorage()
+    assert JobsWatcher(storage, known=[f"j{i}" for i in range(900)]).wait == 2.0
+    assert JobsWatcher(storage, known=[f"j{i}" for i in range(10_000)]).wait == 5.0  # 10 pages
+    assert JobsWatcher(storage, known=[f"j{i}" for i in range(100_000)]).wait == 15.0
+    assert JobsWatcher(storage, interval=0.05, known=[]).wait == 0.05
+
+
 async def test_tail_of_the_demo_live_writer_shows_each_event_once_in_order(tmp_path) -> None:
     from perstack_tui.demo import DemoJob, LiveWriter
 
