@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 from bisect import bisect_left, bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from operator import attrgetter
 from pathlib import Path
+from typing import TypeVar
 
 import aiofiles
 import aiofiles.os
@@ -15,6 +16,8 @@ import aiofiles.os
 from .. import keys
 from .base import KeyValueStorage, NotFoundError, ObjectInfo, StorageError, StorageInfo
 from .tree import JobTree, fingerprint_of, version_of
+
+T = TypeVar("T")
 
 #: read_many: at most this many threads, each reading at least this many files in turn
 _READ_THREADS = 4
@@ -74,14 +77,7 @@ class FileSystemStorage(KeyValueStorage):
         Names are sorted before the prefix is added (same order, shorter strings to compare),
         all in the listing's thread and without a Python frame per name.
         """
-        try:
-            names = await asyncio.to_thread(_file_names, self.path_of(prefix))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        except PermissionError as error:
-            raise StorageError(
-                f"cannot list {self.path_of(prefix)}: permission denied", key=prefix
-            ) from error
+        names = await self._list_folder(prefix, _file_names)
         found = list(map(prefix.__add__, names))
         if start_after is not None:
             del found[: bisect_right(found, start_after)]
@@ -153,8 +149,13 @@ class FileSystemStorage(KeyValueStorage):
         return trees[0] if trees else JobTree(job_id)
 
     async def _scandir(self, prefix: str) -> list[os.DirEntry[str]]:
+        return await self._list_folder(prefix, _entries_of)
+
+    async def _list_folder(self, prefix: str, read: Callable[[Path], list[T]]) -> list[T]:
+        """``read(folder)`` in a thread: ``[]`` if the folder is gone (or is a file), a
+        :class:`StorageError` naming it if it may not be listed."""
         try:
-            return await _scandir(self.path_of(prefix))
+            return await asyncio.to_thread(read, self.path_of(prefix))
         except (FileNotFoundError, NotADirectoryError):
             return []
         except PermissionError as error:
@@ -209,12 +210,9 @@ class FileSystemStorage(KeyValueStorage):
             raise StorageError(f"cannot write {path}: {error.strerror}", key=key) from error
 
 
-async def _scandir(path: Path) -> list[os.DirEntry[str]]:
-    def scan() -> list[os.DirEntry[str]]:
-        with os.scandir(path) as entries:
-            return list(entries)
-
-    return await asyncio.to_thread(scan)
+def _entries_of(path: Path) -> list[os.DirEntry[str]]:
+    with os.scandir(path) as entries:
+        return list(entries)
 
 
 def _file_names(path: Path) -> list[str]:

@@ -37,19 +37,26 @@ async def test_rows_on_screen_fill_in_while_the_scan_runs_then_sort_newest_first
         assert not any(app.catalog.cached_job(j).partial for j in screen.order)
 
 
-async def test_a_reopen_is_newest_first_from_the_index_before_the_scan(real_dir):
+async def visit_once(real_dir) -> None:  # type: ignore[no-untyped-def]
+    """A first visit that sees every job whole: the job index is saved on the way out."""
     first = PerstackApp(FileSystemStorage(real_dir), now=lambda: FIXED_NOW)
     async with first.run_test(size=(120, 36)) as pilot:
         await wait_for(lambda: isinstance(first.screen, JobsScreen) and first.screen.order, pilot)
         await wait_for(lambda: first.screen._scanned.is_set() and not first.screen._pending, pilot)
-    # the index is saved on the way out; the second visit's scan never finishes
+
+
+def rows_ordered(app: PerstackApp) -> bool:
+    return isinstance(app.screen, JobsScreen) and app.screen._ordered.is_set()
+
+
+async def test_a_reopen_is_newest_first_from_the_index_before_the_scan(real_dir):
+    await visit_once(real_dir)
+    # the second visit's scan never finishes
     storage = SlowTreeStorage(real_dir)
     storage.gate = asyncio.Event()
     app = PerstackApp(storage, now=lambda: FIXED_NOW)
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(
-            lambda: isinstance(app.screen, JobsScreen) and app.screen._ordered.is_set(), pilot
-        )
+        await wait_for(lambda: rows_ordered(app), pilot)
         screen = app.screen
         assert screen.order == [PROGRAMMATIC_JOB, ERROR_JOB, COORDINATOR_JOB]
         # the rows on screen are checked against a listing of each job, then shown whole
@@ -70,17 +77,12 @@ class GatedJobStorage(SlowTreeStorage):
 
 
 async def test_a_job_known_only_from_the_index_claims_nothing_but_its_start(real_dir):
-    first = PerstackApp(FileSystemStorage(real_dir), now=lambda: FIXED_NOW)
-    async with first.run_test(size=(120, 36)) as pilot:
-        await wait_for(lambda: isinstance(first.screen, JobsScreen) and first.screen.order, pilot)
-        await wait_for(lambda: first.screen._scanned.is_set() and not first.screen._pending, pilot)
+    await visit_once(real_dir)
     storage = GatedJobStorage(real_dir)
     storage.gate = asyncio.Event()
     app = PerstackApp(storage, now=lambda: FIXED_NOW)
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(
-            lambda: isinstance(app.screen, JobsScreen) and app.screen._ordered.is_set(), pilot
-        )
+        await wait_for(lambda: rows_ordered(app), pilot)
         screen = app.screen
         rows = row_texts(screen.list)
         assert "completed" not in "".join(rows) and "demo-helper" not in "".join(rows)
