@@ -177,6 +177,7 @@ class JobIndex:
                     os.unlink(temporary)
             return
         self._saved = max(self._saved, changes)
+        self.problem = None  # what was wrong (a broken file, a failed write) is mended
 
     def save(self) -> None:
         """Write the index now, if it changed."""

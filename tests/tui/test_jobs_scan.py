@@ -111,3 +111,17 @@ async def test_a_broken_job_index_is_said_once_and_the_jobs_still_show(real_dir,
         notes = [str(n.message) for n in app._notifications]
         assert any("job index" in n and "not used" in n for n in notes)
         assert app.screen.order == [PROGRAMMATIC_JOB, ERROR_JOB, COORDINATOR_JOB]
+
+
+async def test_a_job_index_that_cannot_be_saved_is_said(real_dir, monkeypatch):
+    def refuse(*_args: object) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("perstack_tui.index.os.replace", refuse)
+    app = PerstackApp(FileSystemStorage(real_dir), now=lambda: FIXED_NOW)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(
+            lambda: any("cannot write the job index" in str(n.message) for n in app._notifications),
+            pilot,
+        )
+        assert app.screen.order == [PROGRAMMATIC_JOB, ERROR_JOB, COORDINATOR_JOB]

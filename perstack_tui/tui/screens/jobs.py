@@ -212,6 +212,8 @@ class JobsScreen(Screen[None]):
         self._scanned.set()
         self._wanted.set()
         await catalog.save_index()
+        if catalog.index is not None and catalog.index.problem:  # e.g. the cache is read-only
+            self.notify(catalog.index.problem, severity="warning", timeout=8)
 
     def add_job_ids(self, ids: list[str]) -> None:
         """Add jobs (new ones go through the same lazy fill as the first listing)."""
