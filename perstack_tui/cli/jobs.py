@@ -52,6 +52,8 @@ async def list_jobs(
     from ..index import JobIndex
 
     index = JobIndex.for_location(storage.storage_info().location)
+    if index.problem:  # a cache: the jobs are right, only slower to get
+        print(f"perstack-tui: note: {index.problem}", file=sys.stderr)
     catalog = Catalog(storage, index)
     summaries = await catalog.scan_jobs()
     if statuses:
@@ -60,6 +62,8 @@ async def list_jobs(
         summaries = summaries[:limit]
     complete = await catalog.jobs([s.id for s in summaries])
     await catalog.save_index()
+    if index.problem:  # not written: the next run is as slow as this one
+        print(f"perstack-tui: note: {index.problem}", file=sys.stderr)
     return complete
 
 

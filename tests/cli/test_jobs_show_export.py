@@ -53,6 +53,15 @@ def test_jobs_prints_the_same_from_the_index_and_sees_a_change(capsys, real_dir)
     assert json.loads(changed)[0]["coordinatorExpertKey"] == "renamed-expert"
 
 
+def test_jobs_notes_a_job_index_it_cannot_read(capsys, real_dir, cache_dir):
+    _, cold, _ = cli(capsys, "jobs", "--storage", str(real_dir), "--json")
+    (index_file,) = (cache_dir / "index").glob("*.json")
+    index_file.write_text("{broken")
+    code, warm, err = cli(capsys, "jobs", "--storage", str(real_dir), "--json")
+    assert code == 0 and warm == cold
+    assert "job index" in err and "not used" in err and str(index_file) in err
+
+
 def test_jobs_json_uses_the_job_shape_and_filters_by_status(capsys, real_dir):
     code, out, _ = cli(
         capsys, "jobs", "--storage", str(real_dir), "--json", "--status", "stoppedByError"
