@@ -11,6 +11,7 @@ data and the clock are fixed, so the pictures only change when the app does.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import subprocess
 import sys
@@ -20,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# every picture from a first visit, whatever an earlier run left in the user's cache
+os.environ["PERSTACK_TUI_CACHE_DIR"] = "off"
 
 from perstack_tui.demo import build_demo, write_demo  # noqa: E402
 from perstack_tui.storage.memory import MemoryStorage  # noqa: E402
