@@ -192,15 +192,6 @@ def adjacent_checkpoint_ref(
     return next((r for r in refs if r.step > step), None)
 
 
-def job_status_from_runs(runs: list[RunSummary]) -> str:
-    """A job's status from how its latest run ended (a delegating run is still running)."""
-    if not runs:
-        return "unknown"
-    latest = max(runs, key=lambda r: r.events[-1].timestamp if r.events else 0)
-    status = latest.status
-    return "running" if status in ("running", "stoppedByDelegate") else status
-
-
 class Catalog:
     """Jobs, runs, events and checkpoints of one storage, derived lazily and cached.
 
@@ -530,10 +521,10 @@ def _summary_of_tree(tree: JobTree, stored: Job | Unreadable | None) -> JobSumma
     """A job's summary from its listing: job.json where it was read, else what event names
     tell (``partial``: expert and usage need reads), else an empty job.
 
-    The same facts as :func:`job_status_from_runs` over :func:`_runs_of_tree`, by the same
-    rules, without building a meta per event (the scan's cost is per key): a run's last
-    event is its latest by (time, key), runs are in start order, the latest run (the first
-    of equals) gives the status.
+    The rules, without building a meta per event (the scan's cost is per key): a run's
+    last event is its latest by (time, key), runs are in start order, and the latest run
+    (the first of equals) gives the job's status; a run that delegated and waits counts as
+    running.
     """
     if isinstance(stored, Job):
         return _summary_of_job_file(tree.job_id, stored)
