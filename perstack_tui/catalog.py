@@ -6,10 +6,11 @@ type) plus as few reads as possible. Where job.json exists it wins.
 
 Costs (requests to the storage), for a job without job.json:
 
-- :meth:`Catalog.job`: one read attempt of job.json, one listing of the runs, one listing
-  per run, then two reads: one small event of the first run (its expert) and the latest
-  event that carries a checkpoint (the job-wide usage; it embeds the full message
-  history, so it is the one read that grows with the job).
+- :meth:`Catalog.job`: one listing of the job's files (:class:`~.storage.tree.JobTree`;
+  one request on S3), then two reads: one small event of the first run (its expert) and
+  the latest event that carries a checkpoint (the job-wide usage; it embeds the full
+  message history, so it is the one read that grows with the job). No read at all where
+  the job index (:mod:`perstack_tui.index`) holds a summary of exactly those files.
 - :meth:`Catalog.runs`: the listings, plus per run a read attempt of run-setting.json and
   a read of its startRun event (the delegation link; a resumed run's startRun embeds the
   history).
@@ -17,7 +18,8 @@ Costs (requests to the storage), for a job without job.json:
 - :meth:`Catalog.scan_jobs`: every job at once from ONE recursive listing of ``jobs/``
   (S3: a page per 1,000 keys) plus a read of each job.json that exists; no per-job request.
   Status, times, steps and runs come from event names; expert and usage are read later by
-  :meth:`Catalog.job` for the jobs a user looks at (the two reads above, no listing).
+  :meth:`Catalog.job` for the jobs a user looks at (the two reads above, no listing), or
+  come from the index for the jobs whose files did not change.
 """
 
 from __future__ import annotations
