@@ -159,11 +159,15 @@ class PerstackApp(App[None]):
 
     @work(group="open-newest")
     async def open_newest_job(self) -> None:
-        """``--follow`` without a target: the newest running job, else the newest job."""
-        ids = await self.guarded(self.catalog.job_ids())
-        if not ids:
-            return
-        summaries = await self.guarded(self.catalog.jobs(ids))
+        """``--follow`` without a target: the newest running job, else the newest job.
+
+        From the jobs list's own scan (one listing of every key, no read per job): summarizing
+        each job in turn would cost three requests a job on a large bucket."""
+        jobs = next(s for s in self.screen_stack if isinstance(s, JobsScreen))
+        await jobs.scanned()
+        summaries = [
+            s for j in jobs.job_ids if (s := self.catalog.cached_job(j)) is not None and s.checked
+        ]
         if not summaries:
             return
         running = [s for s in summaries if s.status == "running"]

@@ -215,6 +215,10 @@ class JobsScreen(Screen[None]):
         if catalog.index is not None and catalog.index.problem:  # e.g. the cache is read-only
             self.notify(catalog.index.problem, severity="warning", timeout=8)
 
+    async def scanned(self) -> None:
+        """Until every job's status and start are known (the one-listing scan is over)."""
+        await self._scanned.wait()
+
     def add_job_ids(self, ids: list[str]) -> None:
         """Add jobs (new ones go through the same lazy fill as the first listing)."""
         known = set(self.job_ids)
