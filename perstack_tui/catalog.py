@@ -479,13 +479,16 @@ class Catalog:
             return checkpoint
         return Unreadable(key=ref.key, reason=f"a {event.type} event carries no checkpoint")
 
-    async def latest_job_id(self) -> str | None:
-        """The job that started last (by its first event, not by directory mtime).
+    async def latest_job_id(self, *, with_run: str | None = None) -> str | None:
+        """The job that started last (by its first event, not by directory mtime); with
+        ``with_run``, the last of the jobs that have a run of that id.
 
         Costs one recursive listing of ``jobs/``, plus a read of job.json for the jobs that
         have no events.
         """
         tree, ids = await self._scan(None)
+        if with_run is not None:
+            ids = [j for j in ids if with_run in tree[j].run_keys]
         if not ids:
             return None
         starts = {job_id: _first_timestamp(tree[job_id]) for job_id in ids}

@@ -114,6 +114,9 @@ async def select_events(
     latest = job_id is None
     if job_id is None:
         job_id = await _find_job(catalog, run_id, checkpoint_id)
+        if job_id is None and (run_id or checkpoint_id) and await catalog.job_ids():
+            what = f"run {run_id!r}" if run_id else f"checkpoint {checkpoint_id!r}"
+            raise NothingFound(f"no {what} in any job in {where}")
         if job_id is None:
             raise NothingFound(storage.no_jobs_message())
     job = await catalog.job(job_id)
@@ -148,14 +151,14 @@ def _of_run(metas: list[EventMeta], run_id: str) -> list[EventMeta]:
 
 async def _find_job(catalog: Catalog, run_id: str | None, checkpoint_id: str | None) -> str | None:
     """The latest job, or the job holding ``run_id`` / ``checkpoint_id`` (latest first)."""
+    if run_id is not None:  # run folders are in the one listing of every job's files
+        return await catalog.latest_job_id(with_run=run_id)
     latest = await catalog.latest_job_id()
-    if latest is None or (run_id is None and checkpoint_id is None):
+    if latest is None or checkpoint_id is None:
         return latest
     storage = catalog.storage
     for job_id in [latest, *(j for j in await catalog.job_ids() if j != latest)]:
-        if run_id is not None and run_id in await storage.list_run_ids(job_id):
-            return job_id
-        if checkpoint_id is not None and checkpoint_id in await storage.list_checkpoint_ids(job_id):
+        if checkpoint_id in await storage.list_checkpoint_ids(job_id):
             return job_id
     return None
 

@@ -292,6 +292,8 @@ def test_json_masks_secrets_unless_revealed(capsys, tmp_path):
         (("--job", "nosuchjob"), 1, "no job 'nosuchjob'"),
         (("--job", COORDINATOR_JOB, "--run", "nosuchrun"), 1, "no run 'nosuchrun'"),
         (("--job", COORDINATOR_JOB, "--checkpoint", "nope"), 1, "no checkpoint 'nope'"),
+        (("--run", "nosuchrun"), 1, "no run 'nosuchrun' in any job"),
+        (("--checkpoint", "nope"), 1, "no checkpoint 'nope' in any job"),
         (("--job", COORDINATOR_JOB, "--type", "retry"), 1, ""),
     ],
 )
