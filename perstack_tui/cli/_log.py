@@ -153,14 +153,18 @@ async def _find_job(catalog: Catalog, run_id: str | None, checkpoint_id: str | N
     """The latest job, or the job holding ``run_id`` / ``checkpoint_id`` (latest first)."""
     if run_id is not None:  # run folders are in the one listing of every job's files
         return await catalog.latest_job_id(with_run=run_id)
-    latest = await catalog.latest_job_id()
-    if latest is None or checkpoint_id is None:
-        return latest
-    storage = catalog.storage
-    for job_id in [latest, *(j for j in await catalog.job_ids() if j != latest)]:
-        if checkpoint_id in await storage.list_checkpoint_ids(job_id):
-            return job_id
-    return None
+    if checkpoint_id is None:
+        return await catalog.latest_job_id()
+    # checkpoint files too: one recursive listing, not one listing per job
+    name = f"/{checkpoint_id}.json"
+    holders = [
+        parsed.job_id
+        for info in await catalog.storage.list_tree(keys.JOBS)
+        if info.key.endswith(name)
+        and (parsed := keys.parse_key(info.key)).kind == "checkpoint"
+        and parsed.checkpoint_id == checkpoint_id
+    ]
+    return holders[0] if holders else None
 
 
 async def _match(
