@@ -28,8 +28,7 @@ import asyncio
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
-from itertools import islice
-from operator import itemgetter, le
+from operator import itemgetter
 from typing import Any
 
 from . import keys
@@ -50,7 +49,7 @@ from .storage.base import (
     KeyValueStorage,
     NotFoundError,
     StorageError,
-    event_metas,
+    ascending,
     event_metas_by_time,
     paused_gc,
 )
@@ -133,6 +132,11 @@ class JobSummary:
     #: False for a job known only from the persistent index, not listed yet: only its
     #: start (which never moves) is to be trusted, and shown
     checked: bool = True
+
+    @property
+    def complete(self) -> bool:
+        """Checked, with expert and usage read: all that the job's files tell."""
+        return self.checked and not self.partial
 
     @property
     def duration_ms(self) -> int | None:
@@ -275,7 +279,7 @@ class Catalog:
         cached = self._jobs.get(tree.job_id)
         if (
             cached is not None
-            and _complete(cached)
+            and cached.complete
             and self._fingerprints.get(tree.job_id) == tree.fingerprint
         ):
             return cached
@@ -289,7 +293,7 @@ class Catalog:
         self._jobs[summary.id] = summary
         self._fingerprints[summary.id] = tree.fingerprint
         if self.index is not None:
-            complete = _summary_to_index(summary) if _complete(summary) else None
+            complete = _summary_to_index(summary) if summary.complete else None
             self.index.record(summary.id, summary.started_at, tree.fingerprint, complete)
 
     def prime_from_index(self, job_ids: Iterable[str]) -> list[str]:
@@ -324,9 +328,9 @@ class Catalog:
         """Every job's summary, newest first, from one recursive listing of ``jobs/``.
 
         Event names give each job's status, start, end, steps and runs; the job.json files
-        the listing shows are read (concurrently) and win, as in :meth:`job`. A finished
-        job whose files did not change since it was summarized (this session, or an earlier
-        one through the index) keeps that summary, with nothing read. Expert and usage of
+        the listing shows are read (concurrently) and win, as in :meth:`job`. A job whose
+        files did not change since it was summarized (this session, or an earlier one
+        through the index) keeps that summary, with nothing read. Expert and usage of
         the other jobs need reads: their summaries are ``partial`` until :meth:`job`
         completes them. ``job_ids``: the ids already listed, if any (a filesystem can hold
         empty job folders, which a recursive listing cannot show).
@@ -499,14 +503,9 @@ class Catalog:
         return max((starts[j] or 0, j) for j in ids)[1]
 
 
-def _complete(summary: JobSummary) -> bool:
-    """Checked, with expert and usage read: all that the job's files tell."""
-    return summary.checked and not summary.partial
-
-
 def _final(summary: JobSummary) -> bool:
     """A complete summary of a finished job: what the storage holds for it cannot change."""
-    return _complete(summary) and summary.status != "running"
+    return summary.complete and summary.status != "running"
 
 
 def newest_first(summary: JobSummary) -> tuple[bool, int, str]:
@@ -578,7 +577,8 @@ def _run_facts(run_keys: list[str]) -> tuple[int, int, str, int] | None:
 
     The scan does this for every run of every job: a folder of canonical names (the
     Perstack CLI's) is read off its first and last key and one regex over all its names,
-    with no Python frame per key; any other folder takes the per-key parse.
+    with no Python frame per key and no meta per event (a third faster than
+    :func:`event_metas_by_time`, which any other folder takes).
     """
     if not run_keys:
         return None
@@ -587,7 +587,7 @@ def _run_facts(run_keys: list[str]) -> tuple[int, int, str, int] | None:
     if (
         names.count("\n") == len(run_keys)  # no name of its own holds a line break
         and _CANONICAL_NAMES.fullmatch(names)
-        and all(map(le, run_keys, islice(run_keys, 1, None)))
+        and ascending(run_keys)
     ):
         first, last = run_keys[0], run_keys[-1]
         last_type = last[start:].split(".", 1)[0].split("-", 3)[3]
@@ -598,26 +598,17 @@ def _run_facts(run_keys: list[str]) -> tuple[int, int, str, int] | None:
             last_type,
             steps,
         )
-    first_ts = last_ts = None
-    last_type, steps, parse = "", 0, keys.parse_event_name
-    for key in run_keys:  # by key, so of equal times the later is the larger key
-        name = parse(key.rpartition("/")[2])
-        if name is None:
-            continue
-        timestamp, step, event_type = name
-        if first_ts is None or timestamp < first_ts:
-            first_ts = timestamp
-        if last_ts is None or timestamp >= last_ts:
-            last_ts, last_type = timestamp, event_type
-        steps = max(steps, step)
-    if first_ts is None or last_ts is None:
+    metas = event_metas_by_time(run_keys)
+    if not metas:
         return None
-    return first_ts, last_ts, last_type, steps
+    first, last = metas[0], metas[-1]
+    return first.timestamp, last.timestamp, last.type, max(m.stepNumber for m in metas)
 
 
 def _first_timestamp(tree: JobTree) -> int | None:
-    # by time, not by key: a timestamp with fewer digits sorts after as text
-    return min((m.timestamp for k in tree.run_keys.values() for m in event_metas(k)), default=None)
+    """When the job's first event was written (by time, whatever the names' digits)."""
+    firsts = [facts[0] for run_keys in tree.run_keys.values() if (facts := _run_facts(run_keys))]
+    return min(firsts, default=None)
 
 
 #: the fields of a summary the index keeps, and their types (``usage`` as its JSON)

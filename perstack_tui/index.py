@@ -59,7 +59,8 @@ class JobIndex:
     def __init__(self, path: Path | None, location: str = "") -> None:
         self.path = path
         self.location = location
-        #: why the file on disk was not used, if it was not (shown by ``info``)
+        #: why the file on disk was not used or not written (``info``, the TUI and
+        #: ``jobs`` say it)
         self.problem: str | None = None
         self._entries: dict[str, list[Any]] = {}  # id -> [start, fingerprint, summary]
         #: changes made, and how many of them are on disk
@@ -94,8 +95,10 @@ class JobIndex:
             return
         try:
             data = json.loads(raw)
-            if data.get("format") != FORMAT or data.get("location") != self.location:
+            if data.get("format") != FORMAT:
                 raise ValueError(f"format {data.get('format')!r}, not {FORMAT}")
+            if data.get("location") != self.location:
+                raise ValueError(f"written for {data.get('location')!r}")
             entries = data["jobs"]
             if not isinstance(entries, dict) or not all(
                 isinstance(e, list) and len(e) == 3 for e in entries.values()

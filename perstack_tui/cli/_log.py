@@ -160,9 +160,7 @@ async def _find_job(catalog: Catalog, run_id: str | None, checkpoint_id: str | N
     holders = [
         parsed.job_id
         for info in await catalog.storage.list_tree(keys.JOBS)
-        if info.key.endswith(name)
-        and (parsed := keys.parse_key(info.key)).kind == "checkpoint"
-        and parsed.checkpoint_id == checkpoint_id
+        if info.key.endswith(name) and (parsed := keys.parse_key(info.key)).kind == "checkpoint"
     ]
     return holders[0] if holders else None
 

@@ -499,7 +499,7 @@ def _canonical_event_metas(object_keys: list[str]) -> tuple[list[EventMeta], boo
     String methods on all the names at once and ``map`` over the pieces: no Python frame
     per key. The checks make the result that of the per-key parse for any input.
     """
-    if not object_keys or not _ascending(object_keys):
+    if not object_keys or not ascending(object_keys):
         return None
     folder = object_keys[0][: object_keys[0].rfind("/") + 1]
     # sorted keys that start with folder + "event-" are one block ("." follows "-")
@@ -535,10 +535,10 @@ def _canonical_event_metas(object_keys: list[str]) -> tuple[list[EventMeta], boo
     # EventMeta(...) without NamedTuple's argument handling, as in _event_metas; the keys
     # are sorted, so the events are in time order if their timestamps never decrease
     metas = list(map(tuple.__new__, repeat(EventMeta), zip(*numbers, types, block, strict=True)))
-    return metas, _ascending(numbers[0])
+    return metas, ascending(numbers[0])
 
 
-def _ascending(values: list[Any]) -> bool:
+def ascending(values: list[Any]) -> bool:
     """Whether each value is <= the next (no Python frame per value)."""
     return all(map(le, values, islice(values, 1, None)))
 

@@ -151,17 +151,11 @@ class FileSystemStorage(KeyValueStorage):
     async def _scandir(self, prefix: str) -> list[os.DirEntry[str]]:
         return await self._list_folder(prefix, _entries_of)
 
-    async def _list_folder(self, prefix: str, read: Callable[[Path], list[T]]) -> list[T]:
+    async def _list_folder(self, prefix: str, read: Callable[[str], list[T]]) -> list[T]:
         """``read(folder)`` in a thread: ``[]`` if the folder is gone (or is a file), a
         :class:`StorageError` naming it if it may not be listed."""
-        try:
-            return await asyncio.to_thread(read, self.path_of(prefix))
-        except (FileNotFoundError, NotADirectoryError):
-            return []
-        except PermissionError as error:
-            raise StorageError(
-                f"cannot list {self.path_of(prefix)}: permission denied", key=prefix
-            ) from error
+        found = await asyncio.to_thread(_listed, read, str(self.path_of(prefix)), prefix)
+        return found or []
 
     async def read_bytes(self, key: str) -> bytes:
         return await asyncio.to_thread(self._read, key)
@@ -210,12 +204,12 @@ class FileSystemStorage(KeyValueStorage):
             raise StorageError(f"cannot write {path}: {error.strerror}", key=key) from error
 
 
-def _entries_of(path: Path) -> list[os.DirEntry[str]]:
+def _entries_of(path: str) -> list[os.DirEntry[str]]:
     with os.scandir(path) as entries:
         return list(entries)
 
 
-def _file_names(path: Path) -> list[str]:
+def _file_names(path: str) -> list[str]:
     """Sorted names of the files in ``path`` (symlinks to files count; folders do not)."""
     with os.scandir(path) as entries:
         names = list(map(attrgetter("name"), filter(os.DirEntry.is_file, entries)))
@@ -265,9 +259,13 @@ def _walk_folder(
 ) -> list[str]:
     """Append ``key<TAB>version`` for every file under the folder (in key order) to
     ``lines``; return the keys of the files directly in it, sorted."""
-    if role == _JOB:  # what a summary reads: job.json and runs/ (never checkpoints/)
-        entries = [e for e in entries if e.name == keys.JOB_FILE or e.name == "runs"]
-        entries = [e for e in entries if e.is_dir(follow_symlinks=False) == (e.name == "runs")]
+    if role == _JOB:  # what a summary reads: the job.json file and the runs/ folder
+        entries = [
+            e
+            for e in entries
+            if e.name in (keys.JOB_FILE, "runs")
+            and e.is_dir(follow_symlinks=False) == (e.name == "runs")
+        ]
     elif role == _RUNS:  # run folders only
         entries = [e for e in entries if e.is_dir(follow_symlinks=False)]
     if role in (_RUN, _OTHER):
@@ -341,9 +339,14 @@ def _key_order(entry: os.DirEntry[str]) -> str:
 
 def _entries(path: str, prefix: str) -> list[os.DirEntry[str]] | None:
     """A folder's entries; ``None`` if it is gone (or no longer a folder)."""
+    return _listed(_entries_of, path, prefix)
+
+
+def _listed(read: Callable[[str], list[T]], path: str, prefix: str) -> list[T] | None:
+    """``read(path)``; ``None`` if the folder is gone (or no longer a folder), a
+    :class:`StorageError` naming it if it may not be listed."""
     try:
-        with os.scandir(path) as entries:
-            return list(entries)
+        return read(path)
     except (FileNotFoundError, NotADirectoryError):
         return None
     except PermissionError as error:

@@ -322,7 +322,7 @@ class JobScreen(Screen[None]):
             self.events_list.set_cursor(len(self.rows) - 1)
         self._update_header()
         summary = self.app.catalog.cached_job(self.job_id)
-        if summary is None or not summary.checked or summary.partial:  # opened before it was
+        if summary is None or not summary.complete:  # opened before it was summarized
             self.refresh_summary(refresh=False)
         await self._follow_job()
 

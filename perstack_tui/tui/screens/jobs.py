@@ -258,7 +258,7 @@ class JobsScreen(Screen[None]):
                     continue
                 # a scan that ended meanwhile may have left a job partial again: it stays
                 self._pending.difference_update(
-                    j for j in batch if (s := catalog.cached_job(j)) and s.checked and not s.partial
+                    j for j in batch if (s := catalog.cached_job(j)) and s.complete
                 )
                 self._dirty = True
                 self.list.refresh()
