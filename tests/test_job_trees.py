@@ -187,22 +187,33 @@ async def test_a_file_or_folder_vanishing_mid_walk_is_left_out(
         str(odd_dir / "jobs/oddjob/runs/r1/a.json"),
     }
     gone_folders = {str(odd_dir / "jobs/oddjob/runs/r0"), str(odd_dir / "jobs/emptyjob")}
-    real_stat, real_scandir = os.stat, os.scandir
+    real_stat, real_scandir, real_listdir = os.stat, os.scandir, os.listdir
+
+    def vanish(path: object) -> None:
+        """A folder is removed between the parent's listing and the first look into it."""
+        for folder in list(gone_folders):
+            if isinstance(path, str) and (path == folder or path.startswith(folder + "/")):
+                gone_folders.discard(folder)
+                shutil.rmtree(folder)
 
     def stat(path, *args, **kwargs):  # removed between the listing and the stat()
+        vanish(path)
         if isinstance(path, str) and path in gone_files:
             gone_files.discard(path)
             os.remove(path)
         return real_stat(path, *args, **kwargs)
 
-    def scandir(path="."):  # removed between the parent's listing and its own
-        if isinstance(path, str) and path in gone_folders:
-            gone_folders.discard(path)
-            shutil.rmtree(path)
+    def scandir(path="."):
+        vanish(path)
         return real_scandir(path)
+
+    def listdir(path="."):
+        vanish(path)
+        return real_listdir(path)
 
     monkeypatch.setattr(os, "stat", stat)
     monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "listdir", listdir)
     got = await storage.list_job_trees()
     monkeypatch.undo()
     assert not gone_files and not gone_folders, "the walk met each vanishing path"
@@ -221,14 +232,17 @@ async def test_permission_denied_names_the_folder(
 ) -> None:
     storage = FileSystemStorage(odd_dir)
     locked = str(odd_dir / "jobs/oddjob/runs/r1")
-    real_scandir = os.scandir
 
-    def scandir(path="."):  # as a folder without read permission (tests may run as root)
-        if path == locked:
-            raise PermissionError(13, "Permission denied", path)
-        return real_scandir(path)
+    def refusing(real):  # as a folder without read permission (tests may run as root)
+        def listing(path="."):
+            if path == locked:
+                raise PermissionError(13, "Permission denied", path)
+            return real(path)
 
-    monkeypatch.setattr(os, "scandir", scandir)
+        return listing
+
+    monkeypatch.setattr(os, "scandir", refusing(os.scandir))
+    monkeypatch.setattr(os, "listdir", refusing(os.listdir))
     with pytest.raises(StorageError, match="r1: permission denied") as raised:
         await storage.list_job_trees()
     assert raised.value.key == "jobs/oddjob/runs/r1/"
@@ -238,10 +252,10 @@ async def test_permission_denied_names_the_folder(
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any folder")
 async def test_an_unreadable_folder_is_a_storage_error(odd_dir: Path) -> None:
-    locked = odd_dir / "jobs/oddjob/checkpoints"
+    locked = odd_dir / "jobs/plainjob/runs/r"
     locked.chmod(0)
     try:
-        with pytest.raises(StorageError, match="checkpoints: permission denied"):
+        with pytest.raises(StorageError, match="runs/r: permission denied"):
             await FileSystemStorage(odd_dir).list_job_trees()
     finally:
         locked.chmod(0o755)

@@ -206,10 +206,12 @@ class KeyValueStorage(ABC):
         objects.sort(key=lambda o: o.key)
         return objects
 
-    async def list_job_trees(self) -> dict[str, JobTree]:
+    async def list_job_trees(self, job_ids: Sequence[str] | None = None) -> dict[str, JobTree]:
         """Every job's files, grouped (:class:`~.tree.JobTree`), from one recursive listing
         of ``jobs/``. Jobs whose folder holds no file are not in it (a recursive listing
-        cannot show empty folders)."""
+        cannot show empty folders). ``job_ids``: the jobs just listed, if they were; a
+        storage that walks job by job may walk just those (a recursive listing has no use
+        for them)."""
         return group_job_trees(await self.list_tree(keys.JOBS))
 
     async def list_job_tree(self, job_id: str) -> JobTree:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .. import keys
+from ..keys import RunFacts
 
 if TYPE_CHECKING:  # base imports this module
     from .base import ObjectInfo
@@ -48,6 +49,9 @@ class JobTree:
     run_keys: dict[str, list[str]] = field(default_factory=dict)
     #: a digest of every key under the job with its version
     fingerprint: str = EMPTY_FINGERPRINT
+    #: run id -> the facts of its event names, where the listing already read them off
+    #: (a filesystem walk does, for the folders it takes from their names alone)
+    run_facts: dict[str, RunFacts] = field(default_factory=dict, compare=False)
 
 
 def version_of(info: ObjectInfo) -> str:

@@ -17,9 +17,9 @@ class SlowTreeStorage(FileSystemStorage):
 
     gate: asyncio.Event
 
-    async def list_job_trees(self):  # type: ignore[no-untyped-def]
+    async def list_job_trees(self, job_ids=None):  # type: ignore[no-untyped-def]
         await self.gate.wait()
-        return await super().list_job_trees()
+        return await super().list_job_trees(job_ids)
 
 
 async def test_rows_on_screen_fill_in_while_the_scan_runs_then_sort_newest_first(real_dir):
