@@ -16,7 +16,7 @@ import aiofiles.os
 
 from .. import keys
 from .base import KeyValueStorage, NotFoundError, ObjectInfo, StorageError, StorageInfo
-from .tree import JobTree, fingerprint_of, version_of
+from .tree import JobTree, version_of
 
 T = TypeVar("T")
 
@@ -258,8 +258,10 @@ def _job_tree(path: str, job_id: str) -> JobTree | None:
     """One job's tree; ``None`` if its folder is gone (removed since jobs/ was listed)."""
     prefix = f"{keys.JOBS}{job_id}/"
     tree = JobTree(job_id)
-    lines: list[str] = []
-    job_line = _line(f"{path}/{keys.JOB_FILE}", prefix + keys.JOB_FILE)
+    lines = tree.lines
+    job_line = None
+    if os.access(job_file := f"{path}/{keys.JOB_FILE}", os.F_OK):  # no exception if absent
+        job_line = _line(job_file, prefix + keys.JOB_FILE)
     if job_line is not None:  # "job.json" < "runs/": key order
         tree.has_job_file = True
         lines.append(job_line)
@@ -274,8 +276,6 @@ def _job_tree(path: str, job_id: str) -> JobTree | None:
         run_files = _run_folder(entry.path, folder, entry.name, tree, lines)
         if len(lines) > before:  # a run folder that holds no file is not a run
             tree.run_keys[entry.name] = run_files
-    if lines:
-        tree.fingerprint = fingerprint_of(lines)
     return tree
 
 

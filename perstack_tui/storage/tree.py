@@ -39,7 +39,7 @@ def fingerprint_of(lines: Iterable[str]) -> str:
 EMPTY_FINGERPRINT = fingerprint_of(())
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class JobTree:
     """One job's files from a listing (no reads)."""
 
@@ -47,11 +47,34 @@ class JobTree:
     has_job_file: bool = False
     #: run id -> keys of the files directly in that run folder, sorted
     run_keys: dict[str, list[str]] = field(default_factory=dict)
-    #: a digest of every key under the job with its version
-    fingerprint: str = EMPTY_FINGERPRINT
     #: run id -> the facts of its event names, where the listing already read them off
     #: (a filesystem walk does, for the folders it takes from their names alone)
-    run_facts: dict[str, RunFacts] = field(default_factory=dict, compare=False)
+    run_facts: dict[str, RunFacts] = field(default_factory=dict)
+    #: the ``key<TAB>version`` lines of every file under the job (in key order) that
+    #: :attr:`fingerprint` digests, until it is first asked for
+    lines: list[str] = field(default_factory=list, repr=False)
+    _fingerprint: str | None = field(default=None, repr=False)
+
+    @property
+    def fingerprint(self) -> str:
+        """A digest of every key under the job with its version; worked out when first
+        asked for (10,000 jobs: ~60 ms), so a listing whose jobs are ordered before they
+        are checked against the index does not wait for it."""
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint_of(self.lines)
+            self.lines = []
+        return self._fingerprint
+
+    def __eq__(self, other: object) -> bool:
+        """The same job with the same runs and files, in the same versions."""
+        if not isinstance(other, JobTree):
+            return NotImplemented
+        return (self.job_id, self.has_job_file, self.run_keys, self.fingerprint) == (
+            other.job_id,
+            other.has_job_file,
+            other.run_keys,
+            other.fingerprint,
+        )
 
 
 def version_of(info: ObjectInfo) -> str:
@@ -76,7 +99,6 @@ def group_job_trees(objects: Iterable[ObjectInfo]) -> dict[str, JobTree]:
     reads a checkpoint file: the usage comes from the latest event that carries one).
     """
     trees: dict[str, JobTree] = {}
-    lines: dict[str, list[str]] = {}
     for info in objects:  # 100,000s of keys: kept lean
         key = info.key
         parts = key.split("/", 4)
@@ -87,18 +109,15 @@ def group_job_trees(objects: Iterable[ObjectInfo]) -> dict[str, JobTree]:
         tree = trees.get(job_id)
         if tree is None:
             tree = trees[job_id] = JobTree(job_id)
-            lines[job_id] = []
         if count == 3:
             if parts[2] == keys.JOB_FILE:
                 tree.has_job_file = True
-                lines[job_id].append(f"{key}\t{version_of(info)}")
+                tree.lines.append(f"{key}\t{version_of(info)}")
         elif count == 5 and parts[2] == "runs":
-            lines[job_id].append(f"{key}\t{version_of(info)}")
+            tree.lines.append(f"{key}\t{version_of(info)}")
             run_keys = tree.run_keys.get(parts[3])
             if run_keys is None:
                 run_keys = tree.run_keys[parts[3]] = []
             if "/" not in parts[4]:
                 run_keys.append(key)
-    for job_id, tree in trees.items():
-        tree.fingerprint = fingerprint_of(lines[job_id])
     return trees
