@@ -25,7 +25,7 @@ Costs (requests to the storage), for a job without job.json:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from operator import itemgetter
 from typing import Any
@@ -35,6 +35,7 @@ from .index import JobIndex
 from .keys import RunFacts
 from .models import (
     CHECKPOINT_EVENT_TYPES,
+    NO_USAGE,
     STREAMING_EVENT_TYPES,
     Checkpoint,
     EventMeta,
@@ -66,6 +67,9 @@ _RUN_END_STATUS = {
     # where that file is missing (lost to a name collision, or not kept) the run has stopped.
     "callDelegate": "stoppedByDelegate",
 }
+
+#: the scan derives this many summaries between two turns of the event loop (~10 ms)
+_SCAN_SLICE = 1000
 
 # Events that never embed the message history: the cheapest read to learn a run's expert.
 _SMALL_EVENT_TYPES = STREAMING_EVENT_TYPES | {
@@ -124,7 +128,7 @@ class JobSummary:
     finished_at: int | None = None
     steps: int = 0
     max_steps: int | None = None
-    usage: Usage = field(default_factory=Usage)
+    usage: Usage = NO_USAGE
     source: str = "events"  # "job.json" | "events" | "empty"
     problem: str | None = None  # why the job is unreadable / incomplete
     #: from :meth:`Catalog.scan_jobs`: expert and usage not read yet (``Catalog.job`` does)
@@ -283,8 +287,8 @@ class Catalog:
             and self._fingerprints.get(tree.job_id) == tree.fingerprint
         ):
             return cached
-        if self.index is None:
-            return None
+        if self.index is None or not self.index.knows(tree.job_id):
+            return None  # the fingerprint is not worked out for nothing
         stored = self.index.summary(tree.job_id, tree.fingerprint)
         return _summary_from_index(tree.job_id, stored) if stored is not None else None
 
@@ -324,7 +328,12 @@ class Catalog:
         async with self._saving:
             await asyncio.to_thread(self.index.write, self.index.snapshot())
 
-    async def scan_jobs(self, job_ids: Iterable[str] | None = None) -> list[JobSummary]:
+    async def scan_jobs(
+        self,
+        job_ids: Iterable[str] | None = None,
+        *,
+        on_starts: Callable[[], None] | None = None,
+    ) -> list[JobSummary]:
         """Every job's summary, newest first, from one recursive listing of ``jobs/``.
 
         Event names give each job's status, start, end, steps and runs; the job.json files
@@ -334,28 +343,46 @@ class Catalog:
         the other jobs need reads: their summaries are ``partial`` until :meth:`job`
         completes them. ``job_ids``: the ids already listed, if any (a filesystem can hold
         empty job folders, which a recursive listing cannot show).
+
+        ``on_starts`` is called as soon as every job's start is known, before the rest of
+        the summaries is derived: each job without a summary yet then has an unchecked one
+        (``checked=False``: its start only, which never moves), so that rows can be put
+        newest first at once. The summaries follow a slice at a time, with the event loop
+        free in between.
         """
         with paused_gc():  # 100,000s of keys and tuples, no cycles
-            return await self._scan_jobs(job_ids)
+            return await self._scan_jobs(job_ids, on_starts)
 
-    async def _scan_jobs(self, job_ids: Iterable[str] | None) -> list[JobSummary]:
+    async def _scan_jobs(
+        self, job_ids: Iterable[str] | None, on_starts: Callable[[], None] | None
+    ) -> list[JobSummary]:
         trees, ids = await self._scan(job_ids)
         known = {j: s for j in ids if (s := self._known(trees[j])) is not None}
         job_files = [j for j in ids if trees[j].has_job_file and j not in known]
         stored_jobs = await self._read_job_files(job_files)
+        if on_starts is not None:
+            for job_id in ids:
+                if job_id not in self._jobs:
+                    start = _start_of(trees[job_id], stored_jobs.get(job_id))
+                    self._jobs[job_id] = JobSummary(
+                        id=job_id, started_at=start, partial=True, checked=False
+                    )
+            on_starts()
         summaries: list[JobSummary] = []
-        for job_id in ids:
-            tree = trees[job_id]
-            # known again: a job completed (by :meth:`job`) while the job files were read
-            summary = (
-                known.get(job_id)
-                or self._known(tree)
-                or _summary_of_tree(tree, stored_jobs.get(job_id))
-            )
-            if summary.partial:
-                self._scanned[job_id] = tree
-            self._keep(tree, summary)
-            summaries.append(summary)
+        for first in range(0, len(ids), _SCAN_SLICE):
+            await asyncio.sleep(0)  # the event loop draws and answers between slices
+            for job_id in ids[first : first + _SCAN_SLICE]:
+                tree = trees[job_id]
+                # known again: a job completed (by :meth:`job`) meanwhile
+                summary = (
+                    known.get(job_id)
+                    or self._known(tree)
+                    or _summary_of_tree(tree, stored_jobs.get(job_id))
+                )
+                if summary.partial:
+                    self._scanned[job_id] = tree
+                self._keep(tree, summary)
+                summaries.append(summary)
         if self.index is not None:
             self.index.keep_only(set(ids))
         summaries.sort(key=newest_first)
@@ -584,6 +611,11 @@ def _run_facts(run_keys: list[str]) -> RunFacts | None:
         return None
     first, last = metas[0], metas[-1]
     return RunFacts(first.timestamp, last.timestamp, last.type, max(m.stepNumber for m in metas))
+
+
+def _start_of(tree: JobTree, stored: Job | Unreadable | None) -> int | None:
+    """The start :func:`_summary_of_tree` gives the job, without the rest of its summary."""
+    return stored.startedAt if isinstance(stored, Job) else _first_timestamp(tree)
 
 
 def _first_timestamp(tree: JobTree) -> int | None:

@@ -36,6 +36,11 @@ JOB_STATUSES = (
 
 
 class Usage(Model):
+    """Token counts. Frozen, so that one empty instance can be shared (by 10,000s of job
+    summaries before their usage is read)."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+
     inputTokens: int = 0
     outputTokens: int = 0
     reasoningTokens: int = 0
@@ -59,6 +64,10 @@ class Usage(Model):
             totalTokens=self.totalTokens - other.totalTokens,
             cachedInputTokens=self.cachedInputTokens - other.cachedInputTokens,
         )
+
+
+#: no tokens (shared: a :class:`Usage` is frozen)
+NO_USAGE = Usage()
 
 
 class Job(Model):

@@ -226,7 +226,15 @@ def facts(summary: JobSummary, names: tuple[str, ...] = SHARED_FACTS) -> dict:
 
 
 async def assert_scan_matches_per_job_summaries(storage: KeyValueStorage) -> list[JobSummary]:
-    scanned = await Catalog(storage).scan_jobs()
+    catalog = Catalog(storage)
+    early: dict[str, JobSummary] = {}
+
+    def on_starts() -> None:  # before the summaries: every job's start, and only that
+        early.update({j: s for j in catalog._jobs if (s := catalog.cached_job(j)) is not None})
+
+    scanned = await catalog.scan_jobs(on_starts=on_starts)
+    assert {j: s.started_at for j, s in early.items()} == {s.id: s.started_at for s in scanned}
+    assert not any(s.checked for s in early.values())  # rows show the start alone till then
     fresh = Catalog(storage)
     per_job = [await fresh.job(s.id) for s in scanned]
     assert [facts(s) for s in scanned] == [facts(j) for j in per_job]

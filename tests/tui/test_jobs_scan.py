@@ -68,6 +68,29 @@ async def test_a_reopen_is_newest_first_from_the_index_before_the_scan(real_dir)
         storage.gate.set()
 
 
+async def test_a_first_visit_orders_rows_by_start_before_summarizing_them(real_dir, monkeypatch):
+    at_order: dict[str, object] = {}
+    order_by_start = JobsScreen._order_by_start
+
+    def spy(screen: JobsScreen) -> None:  # the moment every start is known, no summary yet
+        order_by_start(screen)
+        at_order["order"] = list(screen.order)
+        at_order["rows"] = row_texts(screen.list)
+        at_order["scanned"] = screen._scanned.is_set()
+
+    monkeypatch.setattr(JobsScreen, "_order_by_start", spy)
+    app = PerstackApp(FileSystemStorage(real_dir), now=lambda: FIXED_NOW)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: "order" in at_order, pilot)
+        assert at_order["order"] == [PROGRAMMATIC_JOB, ERROR_JOB, COORDINATOR_JOB]
+        assert not at_order["scanned"] and app.screen._ordered.is_set()
+        rows = at_order["rows"]
+        assert all("…" in row and "completed" not in row for row in rows)  # start only
+        await wait_for(lambda: app.screen._scanned.is_set() and not app.screen._pending, pilot)
+        assert app.screen.order == at_order["order"]  # the summaries did not move a row
+        assert "completed" in "".join(row_texts(app.screen.list))
+
+
 class GatedJobStorage(SlowTreeStorage):
     """Listing one job's files (the check of a row) waits too: nothing is checked."""
 
