@@ -11,6 +11,7 @@ checkpoint screen.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import ContentSwitcher, LoadingIndicator, Static
 
 from ...describe import (
@@ -560,11 +562,12 @@ class EventDetail(Vertical):
     ) -> None:
         self._set_loading(True)
         prepared = await asyncio.to_thread(_prepare, event, run_events, limit)
-        self._title = prepared.title
-        self.readable_text.update(Group(*prepared.blocks))
-        self.query_one("#detail-readable", VerticalScroll).scroll_home(animate=False)
-        self.json_view.load(prepared.raw, prepared.title)
-        self._set_loading(False)
+        with contextlib.suppress(NoMatches):  # the view was taken down (screen closed) meanwhile
+            self._title = prepared.title
+            self.readable_text.update(Group(*prepared.blocks))
+            self.query_one("#detail-readable", VerticalScroll).scroll_home(animate=False)
+            self.json_view.load(prepared.raw, prepared.title)
+            self._set_loading(False)
 
     def action_toggle_raw(self) -> None:
         had_focus = self.has_focus_within
