@@ -58,6 +58,7 @@ ODD_NAMES = [
     "event-1700000000000-1-x.JSON",
     "event-1700000000000-1-x.json.bak",
     "event-1700000000000-1-x-.json",
+    "event-1700000000000-2-x-1700000000001-3-y.json",
     "event-1700000000000-2-x-\n-y.json",
     "event-1700000000000-2-a\nb.json",
     "event- 1700000000000-1-x.json",

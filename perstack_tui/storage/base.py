@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
+import sys
 import threading
 from abc import ABC, abstractmethod
 from bisect import bisect_left
@@ -485,48 +486,106 @@ def _event_metas_of_list(object_keys: list[str]) -> tuple[list[EventMeta], bool]
     canonical = _canonical_event_metas(object_keys)
     if canonical is not None:
         return canonical
+    return _per_key_event_metas(object_keys), False
+
+
+def _per_key_event_metas(object_keys: list[str]) -> list[EventMeta]:
+    """:func:`event_metas` the definitional way: :func:`keys.parse_event_name` key by key."""
     metas = []
     new, parse = tuple.__new__, keys.parse_event_name
     for key in object_keys:
         name = parse(key.rpartition("/")[2])
         if name is not None:  # EventMeta(...) without NamedTuple's argument handling: 2x faster
             metas.append(new(EventMeta, (*name, key)))
-    return metas, False
+    return metas
+
+
+def folder_event_metas(folder: str, names: list[str]) -> list[EventMeta]:
+    """:func:`event_metas_by_time` of ``folder + name`` for each of ``names``: the sorted
+    names of the files directly in ``folder`` (no name holds a ``/``), as a listing of that
+    one folder gives them.
+
+    Only names that start with ``event-`` can be events, and sorted they are one block: only
+    those are made keys and parsed, in bulk where they are canonical
+    (:func:`_canonical_block`), else key by key. No sortedness check and no key outside the
+    folder to look for: a listing's thread can do this right after it sorted the names. The
+    names are let go as soon as the keys are made (when the caller holds no other reference
+    to the list), so that the parse reuses their memory rather than taking more.
+    """
+    start = bisect_left(names, _EVENT_PREFIX)
+    end = bisect_left(names, _AFTER_EVENTS, start)
+    block = names if end - start == len(names) else names[start:end]
+    del names
+    if not block:
+        return []
+    with paused_gc():
+        text = "\n".join(block)
+        block_keys = list(map(folder.__add__, block))
+        del block
+        parsed = _canonical_block(text, block_keys)
+        del text
+        metas, in_order = parsed or (_per_key_event_metas(block_keys), False)
+        if not in_order:
+            metas.sort(key=_by_time)
+    return metas
+
+
+_EVENT_PREFIX = "event-"
+_AFTER_EVENTS = "event."  # the first name after every "event-..." ("." follows "-")
 
 
 def _canonical_event_metas(object_keys: list[str]) -> tuple[list[EventMeta], bool] | None:
     """:func:`_event_metas` of a listing sorted by key whose events are all canonical names
     in the first key's folder; ``None`` (parse key by key) for any other input.
 
-    String methods on all the names at once and ``map`` over the pieces: no Python frame
-    per key. The checks make the result that of the per-key parse for any input.
+    The checks make the result that of the per-key parse for any input.
     """
     if not object_keys or not ascending(object_keys):
         return None
     folder = object_keys[0][: object_keys[0].rfind("/") + 1]
     # sorted keys that start with folder + "event-" are one block ("." follows "-")
-    start = bisect_left(object_keys, folder + "event-")
-    end = bisect_left(object_keys, folder + "event.", start)
+    start = bisect_left(object_keys, folder + _EVENT_PREFIX)
+    end = bisect_left(object_keys, folder + _AFTER_EVENTS, start)
     outside = chain(islice(object_keys, start), islice(object_keys, end, None))
     if any(keys.parse_event_name(key.rpartition("/")[2]) for key in outside):
         return None  # an event in another folder: the per-key parse keeps the order given
     block = object_keys if end - start == len(object_keys) else object_keys[start:end]
     if not block:
         return [], True
-    if not all(map(str.endswith, block, repeat(".json"))):
+    text = "\n".join(map(itemgetter(slice(len(folder), None)), block))
+    return _canonical_block(text, block)
+
+
+def _canonical_block(text: str, block_keys: list[str]) -> tuple[list[EventMeta], bool] | None:
+    """The metas of ``block_keys`` (sorted, not empty, each ending in a name that starts with
+    ``event-``) and whether they are in time order, given ``text``: those names joined with
+    ``"\\n"``. Only if every name is ``event-{digits}-{digits}-{type}.json``, the type free
+    of ``-``, ``.`` and ``/``, as Perstack writes them; ``None`` for any other.
+
+    String methods on all the names at once and ``map`` over the pieces: no Python frame
+    per name. The checks make the result that of the per-key parse.
+    """
+    count = len(block_keys)
+    if text.count("\n") != count - 1 or "/" in text:
+        return None  # a name holding a newline, or a name in a subfolder
+    # split on "-": "event", then T, S, "X.json\nevent" a name, and "X.json" at the end. With
+    # 3 pieces a name and every newline in every third piece (in a ".json\nevent"), each name
+    # holds exactly three "-" (every name holds one: two newlines never share a piece)
+    pieces = text.split("-")
+    if len(pieces) != 3 * count + 1:
         return None
-    # "T-S-X" of each "{folder}event-T-S-X.json", split on "-" with a "\n" piece between
-    # names: 4 pieces a name if and only if each name holds exactly two "-"
-    middles = "-\n-".join(map(itemgetter(slice(len(folder) + len("event-"), -5)), block))
-    if "/" in middles or middles.count("\n") != len(block) - 1:
-        return None  # a name in a subfolder, or a name holding a newline
-    pieces = middles.split("-")
-    if len(pieces) != 4 * len(block) - 1 or pieces[3::4].count("\n") != len(block) - 1:
+    rests = "".join(pieces[3::3])
+    if (
+        rests.count(".json\nevent") != count - 1
+        or not rests.endswith(".json")
+        or rests.count(".") != count  # the type ends at the first "."
+    ):
         return None
-    timestamps, steps, types = pieces[0::4], pieces[1::4], pieces[2::4]
+    timestamps, steps = pieces[1::3], pieces[2::3]
     del pieces  # big lists dropped before the tuples are made: fewer for the GC to walk
-    if "." in "".join(types):
-        return None  # the type ends at the first "."
+    # one string a type (a run has a handful of them): memory for the tuples to reuse
+    types = list(map(sys.intern, rests[:-5].split(".json\nevent")))
+    del rests
     # the pieces are the parts parse_event_name splits each name into (int() refuses a "."
     # in a number, where its split would differ), so int() gives the same numbers
     try:
@@ -536,7 +595,9 @@ def _canonical_event_metas(object_keys: list[str]) -> tuple[list[EventMeta], boo
     del timestamps, steps
     # EventMeta(...) without NamedTuple's argument handling, as in _event_metas; the keys
     # are sorted, so the events are in time order if their timestamps never decrease
-    metas = list(map(tuple.__new__, repeat(EventMeta), zip(*numbers, types, block, strict=True)))
+    metas = list(
+        map(tuple.__new__, repeat(EventMeta), zip(*numbers, types, block_keys, strict=True))
+    )
     return metas, ascending(numbers[0])
 
 

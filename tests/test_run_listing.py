@@ -1,0 +1,158 @@
+"""Opening a run: the filesystem lists a run folder's events in the listing's thread, from
+its names, exactly as listing its keys and parsing them key by key does."""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+
+import pytest
+
+from perstack_tui import keys
+from perstack_tui.storage import base
+from perstack_tui.storage.base import StorageError, event_metas_by_time, folder_event_metas
+from perstack_tui.storage.filesystem import FileSystemStorage
+
+from .test_event_names import ODD_NAMES, canonical, reference_by_time
+
+RUN = "jobs/job1/runs/run1/"
+#: names a folder may hold (a file name holds no "/" and no NUL, in at most 255 bytes)
+FILE_NAMES = [
+    name for name in ODD_NAMES if name and "/" not in name and len(os.fsencode(name)) <= 255
+]
+
+
+def folder_names(rng: random.Random) -> list[str]:
+    """A run folder's sorted file names: mostly canonical, sometimes odd ones too."""
+    if rng.random() < 0.3:  # many events at the same millisecond
+        timestamps = [1700000000000 + rng.randrange(3) for _ in range(3)]
+    else:
+        timestamps = [1700000000000 + rng.randrange(10**6) for _ in range(50)]
+    names = {canonical(rng, timestamps) for _ in range(rng.randrange(0, 60))}
+    if rng.random() < 0.5:
+        names.update(rng.choice(FILE_NAMES) for _ in range(rng.randrange(1, 4)))
+    return sorted(names)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_a_folders_names_list_as_its_keys_parsed_key_by_key(seed: int):
+    rng = random.Random(seed)
+    for _ in range(200):
+        names = folder_names(rng)
+        expected = reference_by_time([RUN + name for name in names])
+        assert folder_event_metas(RUN, names) == expected, names
+
+
+@pytest.mark.parametrize("name", FILE_NAMES)
+def test_each_odd_name_among_canonical_names_lists_as_key_by_key(name: str):
+    rng = random.Random(repr(name))
+    names = sorted({canonical(rng, [1700000000000, 1700000000001]) for _ in range(30)})
+    for position in (0, len(names) // 2, len(names)):
+        mixed = sorted({*names[:position], name, *names[position:]})
+        assert folder_event_metas(RUN, mixed) == reference_by_time([RUN + n for n in mixed])
+
+
+def test_a_folder_of_canonical_names_is_parsed_in_bulk():
+    """Else the comparisons above would only ever test the per-key parse."""
+    rng = random.Random(3)
+    names = sorted({canonical(rng, list(range(1700000000000, 1700000001000))) for _ in range(300)})
+    object_keys = [RUN + name for name in names]
+    bulk = base._canonical_block("\n".join(names), object_keys)
+    assert bulk is not None and bulk[0] == reference_by_time(object_keys)
+    with_others = sorted([*names, "run-setting.json", "a.json", "zz"])
+    assert folder_event_metas(RUN, with_others) == bulk[0]
+
+
+def test_a_name_with_a_dash_too_many_beside_one_with_a_dash_too_few_is_parsed_per_key():
+    """Together they hold as many "-" as two canonical names."""
+    names = [
+        "event-1700000000001-2.json",  # not an event
+        "event-1700000000002-3-4-run.json",  # of type "4-run"
+    ]
+    assert base._canonical_block("\n".join(names), [RUN + n for n in names]) is None
+    assert [m.type for m in folder_event_metas(RUN, names)] == ["4-run"]
+
+
+@pytest.mark.parametrize("last", ["x.JSON", "x.jsonl", "x.js", "x.txt"])
+def test_a_last_name_of_another_extension_lists_as_key_by_key(last: str):
+    names = ["event-1700000000000-1-startRun.json", f"event-1700000000009-1-{last}"]
+    assert folder_event_metas(RUN, names) == reference_by_time([RUN + n for n in names])
+
+
+def make_run(base_dir: Path, names: list[str]) -> Path:
+    run = base_dir / RUN
+    run.mkdir(parents=True)
+    for name in names:
+        (run / name).write_text("{}")
+    return run
+
+
+async def test_filesystem_run_listing_is_its_key_listing_parsed(tmp_path: Path):
+    """Folders, links to folders and dangling links are no events, whatever their names;
+    a link to a file is one, as in the key listing."""
+    rng = random.Random(11)
+    names = sorted({canonical(rng, [1700000000000 + i for i in range(20)]) for _ in range(40)})
+    run = make_run(tmp_path, [*names, "run-setting.json"])
+    (run / "event-1700000000003-3-folder.json").mkdir()
+    (run / "event-1700000000003-3-folder.json" / names[0]).write_text("{}")
+    os.symlink(run / names[0], run / "event-1700000000004-4-link.json")
+    os.symlink(run / "event-1700000000003-3-folder.json", run / "event-1700000000005-5-dir.json")
+    os.symlink(run / "gone.json", run / "event-1700000000006-6-dangling.json")
+    storage = FileSystemStorage(tmp_path)
+    listed = await storage.list_keys(RUN)
+    metas = await storage.list_event_metas("job1", "run1")
+    assert metas == event_metas_by_time(listed) == reference_by_time(listed)
+    found = {m.key.rpartition("/")[2] for m in metas}
+    assert "event-1700000000004-4-link.json" in found and len(found) == len(names) + 1
+    middle = metas[len(metas) // 2].key
+    assert await storage.list_event_metas("job1", "run1", start_after=middle) == (
+        event_metas_by_time(await storage.list_keys(RUN, start_after=middle))
+    )
+
+
+async def test_filesystem_run_listing_of_odd_names_is_its_key_listing_parsed(tmp_path: Path):
+    rng = random.Random(5)
+    names = sorted({canonical(rng, [1700000000000, 1700000000001]) for _ in range(20)})
+    make_run(tmp_path, [*names, *FILE_NAMES])
+    storage = FileSystemStorage(tmp_path)
+    listed = await storage.list_keys(RUN)
+    assert await storage.list_event_metas("job1", "run1") == reference_by_time(listed)
+
+
+async def test_a_missing_run_folder_lists_no_events_and_a_file_in_its_place_neither(
+    tmp_path: Path,
+):
+    storage = FileSystemStorage(tmp_path)
+    assert await storage.list_event_metas("job1", "missing") == []
+    (tmp_path / "jobs" / "job1" / "runs").mkdir(parents=True)
+    (tmp_path / "jobs" / "job1" / "runs" / "file").write_text("")
+    assert await storage.list_event_metas("job1", "file") == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may list any folder")
+async def test_a_run_folder_that_may_not_be_listed_says_so(tmp_path: Path):
+    run = make_run(tmp_path, ["event-1700000000000-1-startRun.json"])
+    run.chmod(0)
+    try:
+        with pytest.raises(StorageError, match="permission denied"):
+            await FileSystemStorage(tmp_path).list_event_metas("job1", "run1")
+    finally:
+        run.chmod(0o755)
+
+
+async def test_real_runs_list_in_bulk_as_key_by_key(real_storage: FileSystemStorage):
+    runs = 0
+    for job_id in await real_storage.list_job_ids():
+        for run_id in await real_storage.list_run_ids(job_id):
+            listed = await real_storage.list_keys(keys.run_prefix(job_id, run_id))
+            names = [key.rpartition("/")[2] for key in listed]
+            events = [(n, k) for n, k in zip(names, listed, strict=True) if n.startswith("event-")]
+            if events:  # Perstack's own names: the bulk parse takes them
+                event_names, event_keys = zip(*events, strict=True)
+                assert base._canonical_block("\n".join(event_names), list(event_keys))
+            assert await real_storage.list_event_metas(job_id, run_id) == (
+                reference_by_time(listed)
+            )
+            runs += 1
+    assert runs >= 3
