@@ -587,9 +587,11 @@ def _canonical_block(text: str, block_keys: list[str]) -> tuple[list[EventMeta],
     types = list(map(sys.intern, rests[:-5].split(".json\nevent")))
     del rests
     # the pieces are the parts parse_event_name splits each name into (int() refuses a "."
-    # in a number, where its split would differ), so int() gives the same numbers
+    # in a number, where its split would differ), so int() gives the same numbers; a run has
+    # a few hundred steps at most, each parsed once
     try:
-        numbers = list(map(int, timestamps)), list(map(int, steps))
+        step_of = {step: int(step) for step in set(steps)}
+        numbers = list(map(int, timestamps)), list(map(step_of.__getitem__, steps))
     except ValueError:  # an empty number, or more digits than int() accepts
         return None
     del timestamps, steps
