@@ -332,7 +332,7 @@ class Catalog:
         self,
         job_ids: Iterable[str] | None = None,
         *,
-        on_starts: Callable[[], None] | None = None,
+        on_starts: Callable[[list[str]], None] | None = None,
     ) -> list[JobSummary]:
         """Every job's summary, newest first, from one recursive listing of ``jobs/``.
 
@@ -344,17 +344,17 @@ class Catalog:
         completes them. ``job_ids``: the ids already listed, if any (a filesystem can hold
         empty job folders, which a recursive listing cannot show).
 
-        ``on_starts`` is called as soon as every job's start is known, before the rest of
-        the summaries is derived: each job without a summary yet then has an unchecked one
-        (``checked=False``: its start only, which never moves), so that rows can be put
-        newest first at once. The summaries follow a slice at a time, with the event loop
-        free in between.
+        ``on_starts`` is called with every job id as soon as every job's start is known,
+        before the rest of the summaries is derived: each job without a summary yet then
+        has an unchecked one (``checked=False``: its start only, which never moves), so
+        that rows can be put newest first at once. The summaries follow a slice at a time,
+        with the event loop free in between.
         """
         with paused_gc():  # 100,000s of keys and tuples, no cycles
             return await self._scan_jobs(job_ids, on_starts)
 
     async def _scan_jobs(
-        self, job_ids: Iterable[str] | None, on_starts: Callable[[], None] | None
+        self, job_ids: Iterable[str] | None, on_starts: Callable[[list[str]], None] | None
     ) -> list[JobSummary]:
         trees, ids = await self._scan(job_ids)
         known = {j: s for j in ids if (s := self._known(trees[j])) is not None}
@@ -367,7 +367,7 @@ class Catalog:
                     self._jobs[job_id] = JobSummary(
                         id=job_id, started_at=start, partial=True, checked=False
                     )
-            on_starts()
+            on_starts(ids)
         summaries: list[JobSummary] = []
         for first in range(0, len(ids), _SCAN_SLICE):
             await asyncio.sleep(0)  # the event loop draws and answers between slices

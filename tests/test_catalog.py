@@ -229,7 +229,8 @@ async def assert_scan_matches_per_job_summaries(storage: KeyValueStorage) -> lis
     catalog = Catalog(storage)
     early: dict[str, JobSummary] = {}
 
-    def on_starts() -> None:  # before the summaries: every job's start, and only that
+    def on_starts(ids: list[str]) -> None:  # before the summaries: every start, only that
+        assert set(ids) == set(catalog._jobs)
         early.update({j: s for j in catalog._jobs if (s := catalog.cached_job(j)) is not None})
 
     scanned = await catalog.scan_jobs(on_starts=on_starts)

@@ -72,8 +72,8 @@ async def test_a_first_visit_orders_rows_by_start_before_summarizing_them(real_d
     at_order: dict[str, object] = {}
     order_by_start = JobsScreen._order_by_start
 
-    def spy(screen: JobsScreen) -> None:  # the moment every start is known, no summary yet
-        order_by_start(screen)
+    def spy(screen: JobsScreen, job_ids: list[str]) -> None:  # every start known, no summary
+        order_by_start(screen, job_ids)
         at_order["order"] = list(screen.order)
         at_order["rows"] = row_texts(screen.list)
         at_order["scanned"] = screen._scanned.is_set()

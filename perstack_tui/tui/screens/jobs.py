@@ -195,7 +195,21 @@ class JobsScreen(Screen[None]):
 
     async def _load_ids(self) -> None:
         self.list.set_empty_text("loading jobs…")
-        ids = await self.app.guarded(self.app.catalog.job_ids())
+        catalog = self.app.catalog
+        scan: asyncio.Task[list[JobSummary] | None] | None = None
+        if catalog.index is None or not len(catalog.index):
+            # a first visit: nothing orders the rows before the scan, which starts at once,
+            # beside the listing of ids (it lists every key: the long part)
+            scan = asyncio.create_task(self._scan(None, self._order_by_start))
+        try:
+            await self._list_then_scan(scan)
+        finally:
+            if scan is not None:
+                scan.cancel()  # the listing failed, or the screen closed, first
+
+    async def _list_then_scan(self, scan: asyncio.Task[list[JobSummary] | None] | None) -> None:
+        catalog = self.app.catalog
+        ids = await self.app.guarded(catalog.job_ids())
         if ids is None:
             self.list.set_empty_text(
                 f"cannot list jobs: {self.app.storage_problem}  — press R to retry"
@@ -205,19 +219,21 @@ class JobsScreen(Screen[None]):
         self._ids_listed.set()
         if not ids:
             self.list.set_empty_text(self.app.storage.no_jobs_message())
-        catalog = self.app.catalog
-        unindexed = catalog.prime_from_index(ids)
-        if len(unindexed) < min(len(ids), _UNINDEXED_LIMIT + 1):
-            # the index knows (almost) every job: newest first now, the few new ones listed
-            if unindexed and await self.app.guarded(catalog.jobs(unindexed)) is not None:
-                self._pending.difference_update(unindexed)
-            self._apply_order()
-            self._ordered.set()
-            self._wanted.set()
-        # one listing of every key orders all jobs; on failure, rows fill one by one
-        on_starts = None if self._ordered.is_set() else self._order_by_start
-        scanned = await self.app.guarded(catalog.scan_jobs(ids, on_starts=on_starts))
+        if scan is None:
+            unindexed = catalog.prime_from_index(ids)
+            if len(unindexed) < min(len(ids), _UNINDEXED_LIMIT + 1):
+                # the index knows (almost) every job: newest first now, the few new ones listed
+                if unindexed and await self.app.guarded(catalog.jobs(unindexed)) is not None:
+                    self._pending.difference_update(unindexed)
+                self._apply_order()
+                self._ordered.set()
+                self._wanted.set()
+            # one listing of every key orders all jobs; on failure, rows fill one by one
+            on_starts = None if self._ordered.is_set() else self._order_by_start
+            scan = asyncio.create_task(self._scan(ids, on_starts))
+        scanned = await scan
         if scanned is not None:
+            self.add_job_ids([s.id for s in scanned])  # any the scan saw first
             for summary in scanned:  # a partial summary still needs its expert and tokens
                 if summary.partial:
                     self._pending.add(summary.id)
@@ -231,9 +247,18 @@ class JobsScreen(Screen[None]):
         if catalog.index is not None and catalog.index.problem:  # e.g. the cache is read-only
             self.notify(catalog.index.problem, severity="warning", timeout=8)
 
-    def _order_by_start(self) -> None:
+    async def _scan(
+        self, ids: list[str] | None, on_starts: Callable[[list[str]], None] | None
+    ) -> list[JobSummary] | None:
+        return await self.app.guarded(self.app.catalog.scan_jobs(ids, on_starts=on_starts))
+
+    def _order_by_start(self, job_ids: list[str]) -> None:
         """Every job's start is known (the scan goes on for the rest): rows newest first,
-        and the rows on screen are read."""
+        and the rows on screen are read. ``job_ids``: every job the scan saw."""
+        known = set(self.job_ids)
+        new = [j for j in job_ids if j not in known]
+        self.job_ids.extend(new)
+        self._pending.update(new)
         self._apply_order()
         self._ordered.set()
         self._wanted.set()
