@@ -563,8 +563,8 @@ def _summary_of_tree(tree: JobTree, stored: Job | Unreadable | None) -> JobSumma
     problem = f"{stored.key}: {stored.reason}" if isinstance(stored, Unreadable) else None
     runs: list[tuple[bool, int, str, int, str]] = []  # (no events, start, id, end, status)
     steps = 0
-    for run_id, run_keys in tree.run_keys.items():
-        facts = tree.run_facts.get(run_id) or _run_facts(run_keys)
+    for run_id in tree.run_keys:
+        facts = _facts_of_run(tree, run_id)
         if facts is None:
             runs.append((True, 0, run_id, 0, "running"))
             continue
@@ -620,12 +620,19 @@ def _start_of(tree: JobTree, stored: Job | Unreadable | None) -> int | None:
 
 def _first_timestamp(tree: JobTree) -> int | None:
     """When the job's first event was written (by time, whatever the names' digits)."""
-    firsts = [
-        facts.first
-        for run_id, run_keys in tree.run_keys.items()
-        if (facts := tree.run_facts.get(run_id) or _run_facts(run_keys))
-    ]
+    firsts = [facts.first for run_id in tree.run_keys if (facts := _facts_of_run(tree, run_id))]
     return min(firsts, default=None)
+
+
+def _facts_of_run(tree: JobTree, run_id: str) -> RunFacts | None:
+    """:func:`_run_facts` of one of the tree's runs, kept in the tree (the listing may have
+    read them off already; the scan asks twice: for the start, then for the summary)."""
+    facts = tree.run_facts.get(run_id)
+    if facts is None:
+        facts = _run_facts(tree.run_keys[run_id])
+        if facts is not None:
+            tree.run_facts[run_id] = facts
+    return facts
 
 
 #: the fields of a summary the index keeps, and their types (``usage`` as its JSON)
