@@ -282,3 +282,25 @@ async def test_missing_jobs_folder_and_missing_job_give_empty_trees(tmp_path: Pa
     assert await storage.list_job_tree("nojob") == JobTree("nojob")
     with pytest.raises(UnsafeIdError):
         await storage.list_job_tree("../escape")
+
+
+async def test_walk_of_ids_already_listed_walks_just_those(odd_dir: Path) -> None:
+    storage = FileSystemStorage(odd_dir)
+    every = await storage.list_job_trees()
+    some = await storage.list_job_trees(["oddjob", "plainjob", "gone"])
+    assert some == {"oddjob": every["oddjob"], "plainjob": every["plainjob"]}  # gone: no folder
+    with pytest.raises(UnsafeIdError):
+        await storage.list_job_trees(["../escape"])
+
+
+async def test_walk_reads_the_facts_of_perstack_names_as_the_summary_would() -> None:
+    from perstack_tui.catalog import _run_facts
+
+    trees = await FileSystemStorage(CLI_RUN).list_job_trees()
+    read_off = {(j, r): f for j, t in trees.items() for r, f in t.run_facts.items()}
+    assert len(read_off) == sum(len(t.run_keys) for t in trees.values())  # every run: CLI names
+    for (job_id, run_id), facts in read_off.items():
+        assert facts == _run_facts(trees[job_id].run_keys[run_id])
+    # a run-setting.json beside the events (programmatic use): walked entry by entry
+    programmatic = await FileSystemStorage(PROGRAMMATIC).list_job_trees()
+    assert not any(t.run_facts for t in programmatic.values())
