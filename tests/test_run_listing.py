@@ -80,6 +80,38 @@ def test_a_last_name_of_another_extension_lists_as_key_by_key(last: str):
     assert folder_event_metas(RUN, names) == reference_by_time([RUN + n for n in names])
 
 
+#: what an odd name may hold: the parts of canonical names, and what could fake them
+FRAGMENTS = ["-", "1", "17", ".json", "\n", "\nevent-", "event", "a", ".", " ", "_", "\u0661"]
+
+
+def edited(rng: random.Random, name: str) -> str:
+    """A canonical name with a fragment put in, or a character taken out, somewhere."""
+    for _ in range(rng.randrange(1, 3)):
+        at = rng.randrange(len("event-"), len(name) + 1)
+        if rng.random() < 0.7:
+            name = name[:at] + rng.choice(FRAGMENTS) + name[at:]
+        else:
+            name = name[:at] + name[at + 1 :]
+    return name
+
+
+def test_canonical_names_edited_list_as_key_by_key():
+    """Names a character away from canonical: as many "-" as canonical ones in all, a
+    newline and "event" that look like the start of the next name, numbers int() takes with
+    spaces or underscores: the bulk parse takes them as the per-key one, or leaves them."""
+    rng = random.Random(17)
+    bulk = 0
+    for _ in range(3000):
+        timestamps = [1700000000000 + i for i in range(3)]
+        found = {canonical(rng, timestamps) for _ in range(rng.randrange(1, 6))}
+        found |= {edited(rng, canonical(rng, timestamps)) for _ in range(rng.randrange(1, 3))}
+        names = sorted(name for name in found if "/" not in name)
+        object_keys = [RUN + name for name in names]
+        assert folder_event_metas(RUN, names) == reference_by_time(object_keys), names
+        bulk += base._canonical_block("\n".join(names), object_keys) is not None  # all event-
+    assert bulk > 300  # the odd names the bulk parse takes are tested too
+
+
 def make_run(base_dir: Path, names: list[str]) -> Path:
     run = base_dir / RUN
     run.mkdir(parents=True)

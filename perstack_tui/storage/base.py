@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import sys
 import threading
 from abc import ABC, abstractmethod
 from bisect import bisect_left
@@ -532,6 +531,7 @@ def folder_event_metas(folder: str, names: list[str]) -> list[EventMeta]:
 
 _EVENT_PREFIX = "event-"
 _AFTER_EVENTS = "event."  # the first name after every "event-..." ("." follows "-")
+_BETWEEN = ".json\nevent"  # the end of a canonical name and the start of the next one
 
 
 def _canonical_event_metas(object_keys: list[str]) -> tuple[list[EventMeta], bool] | None:
@@ -566,25 +566,28 @@ def _canonical_block(text: str, block_keys: list[str]) -> tuple[list[EventMeta],
     per name. The checks make the result that of the per-key parse.
     """
     count = len(block_keys)
-    if text.count("\n") != count - 1 or "/" in text:
-        return None  # a name holding a newline, or a name in a subfolder
-    # split on "-": "event", then T, S, "X.json\nevent" a name, and "X.json" at the end. With
-    # 3 pieces a name and every newline in every third piece (in a ".json\nevent"), each name
-    # holds exactly three "-" (every name holds one: two newlines never share a piece)
+    if "/" in text:
+        return None  # a name in a subfolder
+    # split on "-": "event", then T, S and "X.json\nevent" (the type, and the next name's
+    # start) a name, "X.json" at the end. A newline between names lies in a piece that ends
+    # in "\nevent", which no number is: with 3 pieces a name, they lie in the rests, one in
+    # each but the last, so each name holds exactly three "-" (a newline within a name is a
+    # character like any other, as it is to the per-key parse)
     pieces = text.split("-")
     if len(pieces) != 3 * count + 1:
         return None
-    rests = "".join(pieces[3::3])
-    if (
-        rests.count(".json\nevent") != count - 1
-        or not rests.endswith(".json")
-        or rests.count(".") != count  # the type ends at the first "."
-    ):
-        return None
-    timestamps, steps = pieces[1::3], pieces[2::3]
+    timestamps, steps, rests = pieces[1::3], pieces[2::3], pieces[3::3]
     del pieces  # big lists dropped before the tuples are made: fewer for the GC to walk
-    # one string a type (a run has a handful of them): memory for the tuples to reuse
-    types = list(map(sys.intern, rests[:-5].split(".json\nevent")))
+    # a run has a handful of types, so a handful of distinct rests: each checked and cut
+    # once, and one string a type (memory for the tuples to reuse)
+    type_of = {rest: rest[: -len(_BETWEEN)] for rest in set(islice(rests, count - 1))}
+    last = rests[-1]
+    if not (last.endswith(".json") and all(map(str.endswith, type_of, repeat(_BETWEEN)))):
+        return None
+    type_of[last] = last[: -len(".json")]
+    if any("." in type_ for type_ in type_of.values()):
+        return None  # the type ends at the first "."
+    types = list(map(type_of.__getitem__, rests))
     del rests
     # the pieces are the parts parse_event_name splits each name into (int() refuses a "."
     # in a number, where its split would differ), so int() gives the same numbers; a run has
