@@ -42,9 +42,7 @@ class FileSystemStorage(KeyValueStorage):
 
     def path_of(self, key: str) -> Path:
         """The file that holds ``key``; refuses keys that would leave the base directory."""
-        if key.startswith("/") or ".." in key.split("/"):
-            raise StorageError(f"unsafe key {key!r}", key=key)
-        return self.base / key
+        return Path(self._file(key))
 
     def storage_info(self) -> StorageInfo:
         return StorageInfo("filesystem", f"filesystem:{self.base}")
@@ -214,8 +212,15 @@ class FileSystemStorage(KeyValueStorage):
                 results.append(error)
         return results
 
+    def _file(self, key: str) -> str:
+        """:meth:`path_of` as a string, joined without pathlib (half the cost of reading a
+        screen of small events is pathlib's)."""
+        if key.startswith("/") or ".." in key.split("/"):
+            raise StorageError(f"unsafe key {key!r}", key=key)
+        return f"{self.base}/{key}"
+
     def _read(self, key: str) -> bytes:
-        path = self.path_of(key)
+        path = self._file(key)
         try:
             with open(path, "rb") as file:
                 return file.read()
