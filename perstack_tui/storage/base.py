@@ -519,7 +519,7 @@ def folder_event_metas(folder: str, names: list[str]) -> list[EventMeta]:
         return []
     with paused_gc():
         text = "\n".join(block)
-        block_keys = list(map(folder.__add__, block))
+        block_keys = [folder + name for name in block]  # faster than map(folder.__add__)
         del block
         parsed = _canonical_block(text, block_keys)
         del text
