@@ -585,7 +585,18 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def parse_model(model: type[M], raw: bytes | str | dict[str, Any], key: str = "") -> M | Unreadable:
-    """Parse a job, checkpoint or run setting file into ``model`` or an :class:`Unreadable`."""
+    """Parse a job, checkpoint or run setting file into ``model`` or an :class:`Unreadable`.
+
+    Stored bytes are validated straight from JSON (one pass, no dicts in between: a 20 MB
+    checkpoint in about half the time, so half as long a hold of the interpreter lock from
+    a worker thread); any input that fails takes the two-step path below, whose message
+    says what is wrong and whose result the fast path's equals for any input both accept.
+    """
+    if not isinstance(raw, dict):
+        try:
+            return model.model_validate_json(raw)
+        except ValueError:  # ValidationError (bad JSON or shape) and what may wrap it
+            pass
     data = _load(key, raw)
     if isinstance(data, Unreadable):
         return data

@@ -177,3 +177,42 @@ def test_run_setting_masked_unless_revealed():
     assert isinstance(setting, RunSetting)
     assert setting.masked()["env"] == {"EXAMPLE_SECRET": MASK}
     assert setting.masked(reveal=True)["env"] == {"EXAMPLE_SECRET": "redacted-example"}
+
+
+_MODEL_OF_FILE = {"job.json": Job, "run-setting.json": RunSetting}
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        p
+        for p in FIXTURES.rglob("*.json")
+        if p.name in _MODEL_OF_FILE or p.parent.name == "checkpoints"
+    ),
+    ids=lambda p: str(p.relative_to(FIXTURES)),
+)
+def test_stored_bytes_parse_as_their_loaded_json_does(path):
+    """parse_model validates stored bytes straight from JSON: the model equals the one
+    validated from the loaded dict, field for field (extra fields too)."""
+    model = _MODEL_OF_FILE.get(path.name, Checkpoint)
+    raw = path.read_bytes()
+    fast, slow = parse_model(model, raw, str(path)), parse_model(model, json.loads(raw))
+    assert isinstance(fast, model)
+    assert fast == slow
+    assert fast.model_dump(mode="json") == slow.model_dump(mode="json")
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b'{"id": "x", "status": ', "JSON"),  # cut short
+        (b"[1, 2]", "expected a JSON object, got list"),
+        (b'{"id": 3}', ""),  # a shape the model refuses
+    ],
+)
+def test_bytes_the_fast_path_refuses_say_why_as_before(raw, reason):
+    parsed = parse_model(Job, raw, "jobs/x/job.json")
+    assert isinstance(parsed, Unreadable)
+    assert parsed.key == "jobs/x/job.json"
+    assert reason.lower() in parsed.reason.lower()
+    assert parsed.reason
