@@ -178,12 +178,19 @@ async def test_escape_dismisses_with_none(real_storage):
 async def test_raw_view_shows_the_checkpoint_json(real_storage):
     async with app_for(real_storage, STEP_1_EVENT).run_test(size=(120, 36)) as pilot:
         screen = await settled(pilot)
+        assert screen.raw_shown is None  # a copy of the whole checkpoint: made when shown
         await pilot.press("r")
+        await wait_for(pilot, lambda: screen.raw_shown is screen.checkpoint, "the raw view")
         tree = screen.query_one("#cp-raw").tree
         assert tree.has_focus
         names = [child.data.name for child in tree.root.children]
         assert {"id", "status", "stepNumber", "messages", "usage", "expert"} <= set(names)
         assert tree.document["stepNumber"] == 1
+        await pilot.press("]")  # the raw view follows the checkpoint shown
+        await wait_step(pilot, screen, 2)
+        await wait_for(pilot, lambda: screen.raw_shown is screen.checkpoint, "the next raw")
+        assert screen.view == "raw"
+        assert tree.document["stepNumber"] == 2
 
 
 async def test_a_ten_megabyte_checkpoint_file_opens_without_freezing(real_dir: Path):

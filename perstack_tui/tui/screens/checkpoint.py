@@ -162,19 +162,22 @@ def _parse(raw: bytes, key: str) -> _Parsed:
     return _Parsed(checkpoint, following if isinstance(following, Checkpoint) else None)
 
 
-@dataclass
-class _Rendered:
-    blocks: list[Text]
-    raw: Any
-
-
-def _render(checkpoint: Checkpoint | Unreadable, limit: int) -> _Rendered:
+def _render(checkpoint: Checkpoint | Unreadable, limit: int) -> list[Text]:
     try:
         if isinstance(checkpoint, Unreadable):
-            return _Rendered(render_unreadable(checkpoint), raw_json(checkpoint))
-        return _Rendered(render_checkpoint(checkpoint, limit=limit), raw_json(checkpoint))
+            return render_unreadable(checkpoint)
+        return render_checkpoint(checkpoint, limit=limit)
     except Exception as error:  # a shape nobody foresaw must not take the app down
-        return _Rendered(render_failure(error), {"error": repr(error)})
+        return render_failure(error)
+
+
+def _raw(checkpoint: Checkpoint | Unreadable) -> Any:
+    """What the raw view shows: the checkpoint as JSON, masked (a copy of the whole
+    checkpoint: built only when the raw view is shown)."""
+    try:
+        return raw_json(checkpoint)
+    except Exception as error:  # a shape nobody foresaw must not take the app down
+        return {"error": repr(error)}
 
 
 def _render_diff(
@@ -263,6 +266,8 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
         self.entries: list[CheckpointEntry] = []
         self.current: CheckpointEntry | None = None
         self.checkpoint: Checkpoint | Unreadable | None = None
+        #: the checkpoint the raw view holds (it is built when first shown)
+        self.raw_shown: Checkpoint | Unreadable | None = None
         self.view = "readable"
         self.is_loading = False
         #: reading the files not placed yet (for the list)
@@ -526,15 +531,27 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
     @work(exclusive=True, group="checkpoint-open")
     async def _open(self, entry: CheckpointEntry) -> None:
         checkpoint = await self._load(entry)
-        rendered = await asyncio.to_thread(_render, checkpoint, self.message_limit)
+        blocks = await asyncio.to_thread(_render, checkpoint, self.message_limit)
         self.checkpoint = checkpoint
-        self._show_blocks(rendered.blocks)
-        self.query_one(JsonView).load(rendered.raw, f"checkpoint step {entry.step}")
+        self._show_blocks(blocks)
         self.query_one("#cp-readable", VerticalScroll).scroll_home(animate=False)
         self._set_loading(False)
         self._update_title()
         if self.view == "diff":
             self._show_diff()
+        elif self.view == "raw":
+            self._show_raw()
+
+    @work(exclusive=True, group="checkpoint-raw")
+    async def _show_raw(self) -> None:
+        """Fill the raw view with the shown checkpoint, unless it holds it already."""
+        checkpoint, entry = self.checkpoint, self.current
+        if checkpoint is None or entry is None or checkpoint is self.raw_shown:
+            return
+        raw = await asyncio.to_thread(_raw, checkpoint)
+        if checkpoint is self.checkpoint:
+            self.query_one(JsonView).load(raw, f"checkpoint step {entry.step}")
+            self.raw_shown = checkpoint
 
     def _index(self) -> int:
         return next((i for i, e in enumerate(self.entries) if e is self.current), -1)
@@ -600,6 +617,8 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
 
     def action_raw(self) -> None:
         self._switch("readable" if self.view == "raw" else "raw")
+        if self.view == "raw":
+            self._show_raw()
 
     def action_diff(self) -> None:
         if self.view == "diff":
