@@ -8,6 +8,7 @@ Browsing never writes to the storage; export writes only to a local directory.
 
 from __future__ import annotations
 
+import gc
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -99,6 +100,10 @@ class PerstackApp(App[None]):
 
     def on_mount(self) -> None:
         self.push_screen(JobsScreen())
+        # what the app is made of once it has drawn (modules, widgets, styles: ~70,000
+        # objects that live as long as the app) is left out of the cyclic collector's walks,
+        # whose full passes otherwise stalled the event loop ~50-100 ms at random moments
+        self.call_after_refresh(gc.freeze)
         index = self.catalog.index
         if index is not None and index.problem:  # a cache: said once, then rebuilt
             self.notify(index.problem, severity="warning", timeout=8)
@@ -113,6 +118,7 @@ class PerstackApp(App[None]):
             self.open_newest_job()
 
     async def on_unmount(self) -> None:
+        gc.unfreeze()  # the process may go on (tests, an embedding program)
         await self.catalog.save_index()
         await self.storage.close()
 

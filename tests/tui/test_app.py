@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import io
 import json
 from pathlib import Path
@@ -57,6 +58,19 @@ async def test_jobs_list_shows_every_job_newest_first_with_status(real_storage) 
         assert "completed" in rows[0] and "demo-coordinator" in rows[0]
         assert "error" in rows[1] and "demo-helper" in rows[1]
         assert "2026-11-21" in rows[2] and "ago" in rows[2]
+
+
+async def test_the_app_is_left_out_of_garbage_collections_while_it_runs(real_storage) -> None:
+    """Once drawn, the app's own objects are frozen (no full collection walks them again:
+    those stalled the event loop); unfrozen when it exits, as the process may go on."""
+    gc.unfreeze()
+    app = make_app(real_storage)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: gc.get_freeze_count() > 0, pilot)
+        frozen = gc.get_freeze_count()
+        await wait_for(lambda: jobs_loaded(app), pilot)
+        assert gc.get_freeze_count() == frozen  # once, not on every refresh
+    assert gc.get_freeze_count() == 0
 
 
 async def test_rows_are_newest_first_before_any_event_is_read(real_dir) -> None:
