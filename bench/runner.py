@@ -479,9 +479,9 @@ def figure_open_run(ctx: Context) -> None:
         ctx.add(Row("open run, first screen", data, value_of(value), value_of(floor), "s",
                     "<= 1.5x floor", _within(value_of(value), value_of(floor), 1.5),
                     error_note(value, floor) or "engine: list_event_metas + read_events(40); "
-                    "floor: raw listing + 40 raw reads, "
-                    + ("in one thread, as the engine reads them" if backend == "filesystem"
-                       else "16 at once, as the engine reads them")))  # fmt: skip
+                    "floor: raw listing + 40 raw reads "
+                    + ("in one thread" if backend == "filesystem" else "16 at once")
+                    + ", as the engine reads them"))  # fmt: skip
         ctx.add(Row("peak RSS, run open", data, value_of(value, "rss_mb"),
                     value_of(floor, "rss_mb"), "MB"))  # fmt: skip
         if backend == "s3":

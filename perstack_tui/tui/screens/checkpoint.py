@@ -589,6 +589,8 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
         self.query_one(ContentSwitcher).current = f"cp-{view}"
         target = self.query_one(JsonView).tree if view == "raw" else self.query_one(f"#cp-{view}")
         target.focus()
+        if view == "raw":
+            self._show_raw()
 
     # --- actions --------------------------------------------------------------------------
 
@@ -617,8 +619,6 @@ class CheckpointScreen(Screen[tuple[str, int] | None]):
 
     def action_raw(self) -> None:
         self._switch("readable" if self.view == "raw" else "raw")
-        if self.view == "raw":
-            self._show_raw()
 
     def action_diff(self) -> None:
         if self.view == "diff":
