@@ -364,6 +364,36 @@ async def run_engine(p: Params) -> dict[str, Any]:
     return {"seconds": seconds, "events": len(metas), "read": len(events), **stats}
 
 
+@scenario("run-app")
+async def run_app(p: Params) -> dict[str, Any]:
+    """The real app, headless, on the run's job: time from opening the job screen until its
+    first screen of rows is shown with those rows' events read (and the detail of the row
+    under the cursor), measured with the jobs list already up."""
+    from perstack_tui.tui.app import PerstackApp
+
+    storage = open_storage(p["storage"])
+    app = PerstackApp(storage)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+
+        def shown() -> bool:
+            screen = app.screen
+            rows = getattr(screen, "rows", None)
+            if not rows or not screen.is_mounted:
+                return False
+            first, last = screen.events_list.visible_range
+            wanted = [r.key for r in rows[first:last]]
+            return bool(wanted) and all(key in screen.events for key in wanted)
+
+        started = time.perf_counter()
+        app.open_job(p["job"])
+        ok = await _wait(shown, 60.0)
+        seconds = time.perf_counter() - started
+        rows = len(getattr(app.screen, "rows", []))
+    stats = storage_stats(storage)
+    return {"seconds": seconds, "ok": ok, "rows": rows, **stats}
+
+
 @scenario("run-floor")
 async def run_floor(p: Params) -> dict[str, Any]:
     """Raw listing of the run's keys plus raw reads of one screen, with the concurrency the
@@ -538,7 +568,7 @@ async def tail_latency(p: Params) -> dict[str, Any]:
     writer = open_storage(spec)
     metas = await writer.list_event_metas(job, run)
     clock, step = metas[-1].timestamp + 20_000, metas[-1].stepNumber
-    follower = JobFollower(storage, job, interval=interval, seen_keys=[m.key for m in metas])
+    follower = JobFollower(storage, job, interval=interval, seen={run: metas})
     received: dict[str, float] = {}
 
     async def follow() -> None:

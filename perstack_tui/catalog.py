@@ -487,8 +487,7 @@ class Catalog:
 
     async def job_events(self, job_id: str) -> list[EventMeta]:
         """Every event of every run of a job, by timestamp (runs Perstack's log misses included)."""
-        runs = await self.runs(job_id)
-        return sorted((e for r in runs for e in r.events), key=lambda e: (e.timestamp, e.key))
+        return events_by_time(await self.runs(job_id))
 
     async def checkpoints(self, job_id: str) -> list[Checkpoint | Unreadable]:
         """A job's checkpoint files by step (unreadable ones last)."""
@@ -684,6 +683,11 @@ def _runs_of_listings(job_id: str, listings: dict[str, list[EventMeta]]) -> list
             run.status = run_status(run.events[-1].type)
     runs.sort(key=lambda r: (r.started_at is None, r.started_at or 0, r.run_id))
     return runs
+
+
+def events_by_time(runs: list[RunSummary]) -> list[EventMeta]:
+    """Every event of the runs, by timestamp, then key."""
+    return sorted((e for r in runs for e in r.events), key=lambda e: (e.timestamp, e.key))
 
 
 def _summary_of_job_file(job_id: str, stored: Job) -> JobSummary:

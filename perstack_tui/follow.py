@@ -23,16 +23,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Iterable
+from bisect import bisect_left
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import islice
+from operator import attrgetter
 from pathlib import Path
 from typing import Literal
 
 from . import keys
-from .models import Checkpoint, RunEvent, Unreadable
+from .models import Checkpoint, EventMeta, RunEvent, Unreadable
 from .storage.base import KeyValueStorage, StorageError
 
 FollowState = Literal["live", "reconnecting", "idle"]
+
+_timestamp = attrgetter("timestamp")
 
 #: events after which Perstack writes nothing more into that run's folder (a resumed or
 #: continued run gets a new folder)
@@ -126,10 +131,10 @@ class _Cursor:
         # keys when timestamps differ in digit count, as in tests and hand-made data).
         return key in self.recent or (self.floor is not None and name.timestamp < self.floor)
 
-    def take(self, key: str, name: keys.EventName, now: float) -> None:
-        self.recent[key] = (name.timestamp, now)
-        if self.newest_ts is None or name.timestamp >= self.newest_ts:
-            self.newest_ts, self.newest_type = name.timestamp, name.type
+    def take(self, key: str, timestamp: int, event_type: str, now: float) -> None:
+        self.recent[key] = (timestamp, now)
+        if self.newest_ts is None or timestamp >= self.newest_ts:
+            self.newest_ts, self.newest_type = timestamp, event_type
 
     def ended(self, settle: float, now: float) -> bool:
         """Whether the run ended at least ``settle`` seconds ago (no need to list it each poll)."""
@@ -168,9 +173,10 @@ class _Pending:
 class JobFollower:
     """Follows one job: each :meth:`poll` returns only the runs and events new since the last.
 
-    ``seen_keys`` are event keys the caller has already shown (from its own listing):
-    they are not reported again and the follower resumes after them. Without them, the
-    first poll reports every existing run and event.
+    ``seen`` holds the events the caller has already shown, by run (each run's in time
+    order, as its listing gives them): they are not reported again and the follower resumes
+    after them. Only each run's look-back window of them is kept, so a run of any length
+    costs the same. Without them, the first poll reports every existing run and event.
     """
 
     def __init__(
@@ -179,7 +185,7 @@ class JobFollower:
         job_id: str,
         *,
         interval: float = 1.0,
-        seen_keys: Iterable[str] = (),
+        seen: Mapping[str, Sequence[EventMeta]] | None = None,
         lookback_ms: int = 3000,
         settle: float = 2.0,
         pending_attempts: int = 3,
@@ -207,13 +213,17 @@ class JobFollower:
         self._last_event: RunEvent | Unreadable | None = None
         self._last_event_unknown = False  # the newest event came from seen_keys, unread
         now = time.monotonic()
-        for key in seen_keys:
-            parsed = keys.parse_key(key)
-            if parsed.kind != "event" or parsed.run_id is None or parsed.event is None:
+        for run_id, metas in (seen or {}).items():
+            if not metas:
                 continue
-            self._cursor(parsed.run_id).take(key, parsed.event, now)
-            if self._last is None or (parsed.event.timestamp, key) > self._last:
-                self._last = (parsed.event.timestamp, key)
+            newest = metas[-1]
+            # what advance() keeps of a run's events: those since lookback_ms before its newest
+            start = bisect_left(metas, newest.timestamp - lookback_ms, key=_timestamp)
+            cursor = self._cursor(run_id)
+            for meta in islice(metas, start, None):
+                cursor.take(meta.key, meta.timestamp, meta.type, now)
+            if self._last is None or (newest.timestamp, newest.key) > self._last:
+                self._last = (newest.timestamp, newest.key)
                 self._last_event_unknown = True
         for cursor in self._cursors.values():
             cursor.advance(lookback_ms, settle, now)
@@ -291,7 +301,7 @@ class JobFollower:
         now, wall = time.monotonic(), time.time()
         self.polls += 1
         for run_id, key, name, modified in fresh:
-            self._cursors[run_id].take(key, name, now)
+            self._cursors[run_id].take(key, name.timestamp, name.type, now)
             self._pending[key] = _Pending(key, name.timestamp, modified)
         for cursor in self._cursors.values():
             cursor.advance(self.lookback_ms, self.settle, now)

@@ -11,7 +11,7 @@ import pytest
 
 from perstack_tui import keys
 from perstack_tui.follow import FollowUpdate, JobFollower, JobsWatcher, job_has_ended
-from perstack_tui.models import RunEvent, Unreadable, parse_event
+from perstack_tui.models import EventMeta, RunEvent, Unreadable, parse_event
 from perstack_tui.storage.base import KeyValueStorage, StorageError, dump_compact
 from perstack_tui.storage.filesystem import FileSystemStorage
 from perstack_tui.storage.memory import MemoryStorage
@@ -190,28 +190,46 @@ async def test_poll_reports_only_what_is_new_each_time() -> None:
     assert second.new_runs == ["run-b"] and ids(second.new_events) == ["ev2", "ev3"]
 
 
-async def test_seen_keys_are_not_reported_again() -> None:
+async def test_seen_events_are_not_reported_again() -> None:
     storage = MemoryStorage()
     writer = Writer(storage)
-    first = [key_of(await writer.add("run-a", 1, kind)) for kind in ("startRun", "callTools")]
-    follower = JobFollower(storage, JOB, seen_keys=first)
+    for kind in ("startRun", "callTools"):
+        await writer.add("run-a", 1, kind)
+    follower = JobFollower(storage, JOB, seen=await listed(storage))
     update = await follower.poll()
     assert update.new_runs == [] and update.new_events == []
     await writer.add("run-a", 1, "resolveToolResults")
     assert ids((await follower.poll()).new_events) == ["ev2"]
 
 
-async def test_seen_keys_of_an_ended_job_make_it_idle() -> None:
+async def test_seen_events_of_an_ended_job_make_it_idle() -> None:
     storage = MemoryStorage()
     writer = Writer(storage)
     await writer.job(steps=1)
-    seen = [o.key for r in await storage.list_run_ids(JOB) for o in await list_run(storage, r)]
-    update = await JobFollower(storage, JOB, seen_keys=seen).poll()
+    update = await JobFollower(storage, JOB, seen=await listed(storage)).poll()
     assert update.is_empty and update.state == "idle"
 
 
-async def list_run(storage: KeyValueStorage, run_id: str):  # type: ignore[no-untyped-def]
-    return await storage.list_objects(keys.run_prefix(JOB, run_id))
+async def test_seen_history_keeps_only_the_look_back_window() -> None:
+    """A long history costs the follower its last few seconds, not every event: what it
+    keeps is what it would keep after taking every event one by one."""
+    storage = MemoryStorage()
+    writer = Writer(storage, start=1_000_000)
+    for step in range(200):
+        await writer.add("run-a", step, "streamReasoning")
+        writer.clock += 97  # ~20 s of history: 31 events in the last 3 s
+    follower = JobFollower(storage, JOB, seen=await listed(storage), lookback_ms=3000)
+    cursor = follower._cursors["run-a"]
+    assert len(cursor.recent) == 31
+    assert cursor.floor == writer.clock - 97 - 3000
+    assert (await follower.poll()).is_empty
+    await writer.add("run-a", 200, "completeRun")
+    assert ids((await follower.poll()).new_events) == ["ev200"]
+
+
+async def listed(storage: KeyValueStorage) -> dict[str, list[EventMeta]]:
+    """Every run's events as the job screen lists them."""
+    return {r: await storage.list_event_metas(JOB, r) for r in await storage.list_run_ids(JOB)}
 
 
 async def test_tail_shows_each_new_event_once_in_order_on_the_filesystem(tmp_path) -> None:

@@ -9,6 +9,7 @@ import pytest
 
 from perstack_tui import keys
 from perstack_tui.follow import JobFollower
+from perstack_tui.models import EventMeta
 from perstack_tui.storage.base import dump_compact
 from perstack_tui.storage.s3 import S3Storage
 from tests.s3server import S3Server
@@ -51,8 +52,10 @@ async def test_s3_tail_shows_each_new_event_once_in_order(s3_storage: S3Storage)
     assert steps == [1, 2, 3, 4, 5, 5, 6]
 
 
-async def existing_history(storage: S3Storage, job_id: str, count: int) -> list[str]:
-    """``count`` events written an hour ago in one run; returns their keys."""
+async def existing_history(
+    storage: S3Storage, job_id: str, count: int
+) -> dict[str, list[EventMeta]]:
+    """``count`` events written an hour ago in one run; returns them as listed, by run."""
     start = int(time.time() * 1000) - 3_600_000
     data = [
         event("run-a", start + i, 1, "streamReasoning", f"old{i}") | {"jobId": job_id}
@@ -68,7 +71,7 @@ async def existing_history(storage: S3Storage, job_id: str, count: int) -> list[
             await storage.write_bytes(key, dump_compact(value))
 
     await asyncio.gather(*(put(k, d) for k, d in zip(event_keys, data, strict=True)))
-    return event_keys
+    return {"run-a": await storage.list_event_metas(job_id, "run-a")}
 
 
 async def poll_cost(storage: S3Storage, follower: JobFollower) -> tuple[dict[str, int], int]:
@@ -86,7 +89,7 @@ async def test_requests_per_poll_do_not_grow_with_existing_events(
         for count in (100, 1000):
             job_id = f"history{count}"
             seen = await existing_history(writer_storage, job_id, count)
-            follower = JobFollower(s3_storage, job_id, seen_keys=seen, settle=0.2)
+            follower = JobFollower(s3_storage, job_id, seen=seen, settle=0.2)
             assert (await follower.poll()).is_empty
             await asyncio.sleep(0.3)  # the history is older than `settle`: the next poll
             assert (await follower.poll()).is_empty  # moves the cursor past it for good

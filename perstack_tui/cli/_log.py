@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from .. import keys
-from ..catalog import Catalog, JobSummary
+from ..catalog import Catalog, JobSummary, events_by_time
 from ..describe import (
     DELEGATION_EVENT_TYPES,
     TOOL_EVENT_TYPES,
@@ -87,8 +87,8 @@ class LogSelection:
     checkpoint: Checkpoint | Unreadable | None = None
     #: unreadable files a --filter condition could not be checked against
     unchecked: list[Unreadable] = field(default_factory=list)
-    #: every event key of the job as listed (where --follow resumes)
-    job_keys: list[str] = field(default_factory=list)
+    #: every event of the job as listed, by run (where --follow resumes)
+    seen: dict[str, list[EventMeta]] = field(default_factory=dict)
 
 
 class NothingFound(Exception):
@@ -122,31 +122,29 @@ async def select_events(
     job = await catalog.job(job_id)
     if job.source == "empty" and job.status == "unknown":
         raise NothingFound(f"no job {job_id!r} in {where}")
-    metas = await catalog.job_events(job_id)
-    selection = LogSelection(job=job, latest=latest, metas=metas, job_keys=[m.key for m in metas])
+    runs = await catalog.runs(job_id)
+    metas = events_by_time(runs)
+    seen = {run.run_id: run.events for run in runs}
+    selection = LogSelection(job=job, latest=latest, metas=metas, seen=seen)
     if checkpoint_id is not None:
         try:
             selection.checkpoint = await storage.read_checkpoint(job_id, checkpoint_id)
         except NotFoundError:
             raise NothingFound(f"no checkpoint {checkpoint_id!r} in job {job_id!r}") from None
         if isinstance(selection.checkpoint, Checkpoint) and run_id is None:
-            in_run = _of_run(metas, selection.checkpoint.runId)
+            in_run = seen.get(selection.checkpoint.runId, [])
             # A continued job's checkpoint may name an earlier run: then keep its step's events.
             step = selection.checkpoint.stepNumber
             metas = in_run or [m for m in metas if m.stepNumber == step]
     elif messages:
         selection.checkpoint = await catalog.last_checkpoint(job_id)
     if run_id is not None:
-        metas = _of_run(metas, run_id)
+        metas = seen.get(run_id, [])
         if not metas and run_id not in await storage.list_run_ids(job_id):
             raise NothingFound(f"no run {run_id!r} in job {job_id!r}")
     selection.metas = metas
     await _match(storage, selection, event_filter, take, offset, context, from_end)
     return selection
-
-
-def _of_run(metas: list[EventMeta], run_id: str) -> list[EventMeta]:
-    return [m for m in metas if keys.parse_key(m.key).run_id == run_id]
 
 
 async def _find_job(catalog: Catalog, run_id: str | None, checkpoint_id: str | None) -> str | None:
@@ -410,7 +408,7 @@ async def log_command(
             selection.job.id,
             event_filter,
             emit,
-            seen_keys=selection.job_keys,
+            seen=selection.seen,
             run_id=args.run,
             interval=getattr(args, "interval", 1.0),
         )
@@ -424,14 +422,14 @@ async def follow_events(
     event_filter: EventFilter,
     emit: Callable[[AnyEvent], None],
     *,
-    seen_keys: Sequence[str] = (),
+    seen: dict[str, list[EventMeta]] | None = None,
     run_id: str | None = None,
     interval: float = 1.0,
 ) -> None:
     """Emit each new event of a job that passes the filter, once, in order, until the job ends."""
     from ..follow import JobFollower
 
-    follower = JobFollower(storage, job_id, interval=interval, seen_keys=seen_keys)
+    follower = JobFollower(storage, job_id, interval=interval, seen=seen)
     announced_state = "live"
     async with aclosing(follower.updates()) as updates:  # stop the watch when the job ends
         async for update in updates:

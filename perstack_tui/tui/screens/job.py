@@ -338,8 +338,8 @@ class JobScreen(Screen[None]):
         return f"job {self.job_id} has no runs yet"
 
     async def _follow_job(self) -> None:
-        seen = [m.key for run in self.runs for m in run.events]
-        follower = JobFollower(self.app.catalog.storage, self.job_id, seen_keys=seen)
+        seen = {run.run_id: run.events for run in self.runs}
+        follower = JobFollower(self.app.catalog.storage, self.job_id, seen=seen)
         async for update in follower.updates():
             if update.error:
                 self.app.storage_problem = update.error
