@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 
 from rich.text import Text
 from textual import on, work
@@ -67,14 +70,16 @@ _TYPE_STYLE = {
 }
 
 
+#: ``"Reasoning"`` or ``"RunResult"`` for each streaming type
+_STREAM_KIND = {t: "Reasoning" if "Reasoning" in t else "RunResult" for t in STREAMING_EVENT_TYPES}
+
+
 def stream_kind(event_type: str) -> str | None:
     """``"Reasoning"`` or ``"RunResult"`` for the streaming types, else ``None``."""
-    if event_type not in STREAMING_EVENT_TYPES:
-        return None
-    return "Reasoning" if "Reasoning" in event_type else "RunResult"
+    return _STREAM_KIND.get(event_type)
 
 
-@dataclass
+@dataclass(slots=True)
 class EventRow:
     """One row of the events list: one event, or a folded burst of streaming events."""
 
@@ -528,44 +533,37 @@ class JobScreen(Screen[None]):
         return "delegations" in self.filters and meta.type in DELEGATION_EVENT_TYPES
 
     def _append_meta(self, run_id: str, meta: EventMeta) -> bool:
-        """Add one event to the rows (folding streams); true if a new row was made."""
-        if not self._passes(meta):
+        """Add one event to the rows (folding streams); true if a new row was made.
+
+        Called for every event of a job when its rows are built: the usual case (a plain
+        event, or a delta of the stream in the row above) takes a few lookups."""
+        if (self.filters or self.step_range or self.text_filter) and not self._passes(meta):
             return False
-        kind = stream_kind(meta.type)
-        if kind is not None and isinstance(self.events.get(meta.key), Unreadable):
-            for row in reversed(self.rows[-8:]):  # the open stream names it in its detail
-                if row.run_id == run_id and row.stream == kind and not row.closed:
-                    row.unreadable.append(meta)
-                    break
-            self.rows.append(EventRow(run_id, [meta]))
+        kind = _STREAM_KIND.get(meta.type)
+        rows = self.rows
+        if kind is None:
+            rows.append(EventRow(run_id, [meta]))
             return True
-        if kind is not None:
-            for row in reversed(self.rows[-8:]):  # the open stream of this run, if any
-                if row.run_id == run_id and row.stream == kind and not row.closed:
-                    row.metas.append(meta)
-                    row.closed = meta.type.startswith("complete")
-                    return False
-            row = EventRow(run_id, [meta], stream=kind)
-            row.closed = meta.type.startswith("complete")
-            self.rows.append(row)
+        if self.events and isinstance(self.events.get(meta.key), Unreadable):
+            open_row = _open_stream(rows, run_id, kind)
+            if open_row is not None:  # the open stream names it in its detail
+                open_row.unreadable.append(meta)
+            rows.append(EventRow(run_id, [meta]))
             return True
-        self.rows.append(EventRow(run_id, [meta]))
+        open_row = _open_stream(rows, run_id, kind)
+        if open_row is not None:
+            open_row.metas.append(meta)
+            open_row.closed = meta.type.startswith("complete")
+            return False
+        rows.append(EventRow(run_id, [meta], kind, meta.type.startswith("complete")))
         return True
 
     def _rebuild_rows(self, *, keep_cursor: bool = False) -> None:
         current = self.current_row.key if keep_cursor and self.current_row else None
         self.rows = []
-        metas = sorted(
-            (
-                (meta, run.run_id)
-                for run in self.runs
-                if self._row_visible_for(run.run_id)
-                for meta in run.events
-            ),
-            key=lambda pair: (pair[0].timestamp, pair[0].key),
-        )
-        for meta, run_id in metas:
-            self._append_meta(run_id, meta)
+        append = self._append_meta
+        for meta, run_id in _by_time(r for r in self.runs if self._row_visible_for(r.run_id)):
+            append(run_id, meta)
         cursor = next((i for i, r in enumerate(self.rows) if r.key == current), None)
         self.events_list.set_row_count(len(self.rows), cursor=cursor)
         if not self.rows and self.runs:
@@ -980,6 +978,35 @@ class JobScreen(Screen[None]):
     def action_retry(self) -> None:
         self.app.storage_state = "ok"
         self.load()
+
+
+def _open_stream(rows: list[EventRow], run_id: str, kind: str) -> EventRow | None:
+    """The stream row of this run and kind still open among the last rows, if any."""
+    if rows:
+        row = rows[-1]  # most often the row above
+        if row.run_id == run_id and row.stream == kind and not row.closed:
+            return row
+    for row in reversed(rows[-8:-1]):
+        if row.run_id == run_id and row.stream == kind and not row.closed:
+            return row
+    return None
+
+
+def _by_time(runs: Iterable[RunSummary]) -> Iterable[tuple[EventMeta, str]]:
+    """Every event of the runs with its run id, by timestamp, then key.
+
+    One run's events (the usual long run, or a run chosen) are sorted by a C key: already
+    in that order as listed, they take one pass."""
+    with_events = [run for run in runs if run.events]
+    if len(with_events) == 1:
+        (run,) = with_events
+        return zip(sorted(run.events, key=_TIME_AND_KEY), repeat(run.run_id))
+    pairs = ((meta, run.run_id) for run in with_events for meta in run.events)
+    return sorted(pairs, key=lambda pair: (pair[0].timestamp, pair[0].key))
+
+
+#: an EventMeta's (timestamp, key)
+_TIME_AND_KEY = itemgetter(0, 3)
 
 
 def _meta_of(key: str) -> EventMeta | None:
