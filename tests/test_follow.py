@@ -10,7 +10,13 @@ from typing import Any
 import pytest
 
 from perstack_tui import keys
-from perstack_tui.follow import FollowUpdate, JobFollower, JobsWatcher, job_has_ended
+from perstack_tui.follow import (
+    FollowUpdate,
+    JobFollower,
+    JobsWatcher,
+    _Waker,
+    job_has_ended,
+)
 from perstack_tui.models import EventMeta, RunEvent, Unreadable, parse_event
 from perstack_tui.storage.base import KeyValueStorage, StorageError, dump_compact
 from perstack_tui.storage.filesystem import FileSystemStorage
@@ -263,6 +269,36 @@ async def test_new_event_reaches_a_filesystem_tail_within_half_a_second(tmp_path
     assert ids(update.new_events) == ["ev1"]
     assert time.monotonic() - written_at < 0.5
     await updates.aclose()
+
+
+async def test_the_watch_wakes_for_each_run_folder_it_was_given(tmp_path, monkeypatch) -> None:
+    """A job is watched folder by folder (no walk of its events): a change in its runs
+    folder, or in a run folder given to it, even one added later, wakes the tail at once."""
+    monkeypatch.setattr(_Waker, "FILESYSTEM_INTERVAL", 60.0)  # only the watch can wake it
+
+    async def installed() -> None:
+        while not waker._watching:
+            await asyncio.sleep(0.01)
+
+    async def woken() -> None:
+        await asyncio.wait_for(waker.wait(60.0), DEADLINE)
+
+    runs = tmp_path / "runs"
+    (runs / "run-a").mkdir(parents=True)
+    waker = _Waker(runs, recursive=False)
+    waker.watch_also(["run-a"])
+    assert await waker.start()
+    await asyncio.wait_for(installed(), DEADLINE)
+    (runs / "run-a" / "event-1.json").write_text("{}")
+    await woken()
+    (runs / "run-b").mkdir()
+    await woken()
+    waker.watch_also(["run-a", "run-b"])  # run-b is new: the watch starts again with it
+    assert not waker._watching and await waker.start()
+    await asyncio.wait_for(installed(), DEADLINE)
+    (runs / "run-b" / "event-2.json").write_text("{}")
+    await woken()
+    await waker.close()
 
 
 async def test_partially_written_file_is_shown_once_complete(tmp_path) -> None:
