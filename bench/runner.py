@@ -489,6 +489,52 @@ def figure_open_run(ctx: Context) -> None:
                         value.get("list", 0) + value.get("get", 0), floor.get("requests"), "req",
                         note=f"{value.get('bytes_in', 0) / 1e3:.0f} KB in (floor "
                         f"{floor.get('bytes', 0) / 1e3:.0f} KB)"))  # fmt: skip
+    figure_open_run_app(ctx)
+
+
+def measure_run_app(ctx: Context, params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The job screen's first screen (run-app) and its floor (run-app-floor, reading the
+    files that run of the app read), alternating, medians."""
+    values, floors = [], []
+    with tempfile.TemporaryDirectory(prefix="bench-keys-") as folder:
+        keys_file = str(Path(folder, "read.json"))
+        for _ in range(ctx.settings.repeat):
+            values.append(scenario("run-app", {**params, "keys_out": keys_file}))
+            if "error" in values[-1]:
+                break
+            floors.append(scenario("run-app-floor", {**params, "keys_file": keys_file}))
+    return medians(values), medians(floors) if floors else {"error": "run-app failed"}
+
+
+def figure_open_run_app(ctx: Context) -> None:
+    """The same first screen on the real app: its job screen on the long run, with the
+    screen's own cost (measured on a 100-event run, beyond that run's floor) subtracted."""
+    big, small = DataSet("run", ctx.settings.run_events), DataSet("run", 100)
+    job = big.job_id()
+    run = next(iter(big.plans())).events[0]["runId"]
+    for backend, spec in ctx.specs(big):
+        small_spec = ctx.fs_spec(small) if backend == "filesystem" else ctx.s3_spec(small)
+        small_run = next(iter(small.plans())).events[0]["runId"]
+        small_value, small_floor = measure_run_app(
+            ctx, {"storage": small_spec, "job": small.job_id(), "run": small_run}
+        )
+        value, floor = measure_run_app(ctx, {"storage": spec, "job": job, "run": run})
+        raw, own = value_of(value), None
+        if value_of(small_value) is not None and value_of(small_floor) is not None:
+            own = value_of(small_value) - value_of(small_floor)
+        beyond = None if raw is None or own is None else raw - own
+        data = f"{value.get('events', floor.get('events', '?'))} events, {backend} (TUI)"
+        ctx.add(Row("open run, first screen (TUI)", data, beyond, value_of(floor), "s",
+                    note=error_note(value, floor, small_value, small_floor)
+                    or f"the real app's job screen until its first screen of rows shows with "
+                    f"their events read ({value.get('read', '?')} files: a folded stream row "
+                    f"is its deltas); {fmt(raw, 's')} in all, less the screen's own cost "
+                    f"{fmt(own, 's')} (on a 100-event run: {fmt(value_of(small_value), 's')}, "
+                    f"floor {fmt(value_of(small_floor), 's')}); floor: raw listing + raw "
+                    "reads of the same files"))  # fmt: skip
+        ctx.add(Row("peak RSS, run open (TUI)", data, value_of(value, "rss_mb"),
+                    value_of(small_value, "rss_mb"), "MB",
+                    note="floor: the same app on a 100-event run"))  # fmt: skip
 
 
 def figure_checkpoint(ctx: Context) -> None:

@@ -51,6 +51,7 @@ from ...models import (
     StreamDelta,
     Unreadable,
 )
+from ...storage.base import paused_gc
 from ..widgets.header import StorageHeader
 from ..widgets.virtual_list import VirtualList
 from .jobs import fit, status_mark
@@ -562,8 +563,9 @@ class JobScreen(Screen[None]):
         current = self.current_row.key if keep_cursor and self.current_row else None
         self.rows = []
         append = self._append_meta
-        for meta, run_id in _by_time(r for r in self.runs if self._row_visible_for(r.run_id)):
-            append(run_id, meta)
+        with paused_gc():  # 10,000s of rows and keys: no collection walks them as they come
+            for meta, run_id in _by_time(r for r in self.runs if self._row_visible_for(r.run_id)):
+                append(run_id, meta)
         cursor = next((i for i, r in enumerate(self.rows) if r.key == current), None)
         self.events_list.set_row_count(len(self.rows), cursor=cursor)
         if not self.rows and self.runs:
