@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from operator import itemgetter
 from typing import Any
 
@@ -470,7 +471,10 @@ class Catalog:
             run.expert = run.setting.expertKey
         # startRun carries the initial checkpoint, whose delegatedBy links the caller; where
         # it is missing or unreadable, any later checkpoint of the run says the same.
-        candidates = run.events[:1] + [e for e in run.events if e.type in CHECKPOINT_EVENT_TYPES]
+        # (walked lazily: startRun, the first, answers for almost every run)
+        candidates = chain(
+            run.events[:1], (e for e in run.events if e.type in CHECKPOINT_EVENT_TYPES)
+        )
         for meta in candidates:
             event = await self.storage.read_event(meta.key)
             if not isinstance(event, RunEvent):
