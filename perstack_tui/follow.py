@@ -212,7 +212,7 @@ class JobFollower:
         self._held: list[tuple[tuple[int, str], RunEvent | Unreadable]] = []
         self._last: tuple[int, str] | None = None  # newest event taken: (timestamp, key)
         self._last_event: RunEvent | Unreadable | None = None
-        self._last_event_unknown = False  # the newest event came from seen_keys, unread
+        self._last_event_unknown = False  # the newest event came from seen, unread
         now = time.monotonic()
         for run_id, metas in (seen or {}).items():
             if not metas:
