@@ -408,40 +408,22 @@ async def run_app(p: Params) -> dict[str, Any]:
 async def run_app_floor(p: Params) -> dict[str, Any]:
     """run-app's floor: raw listing of the run's keys plus raw reads of the files the app
     read for its first screen (``keys_file``, written by run-app), as run-floor reads."""
-    spec = p["storage"]
-    wanted = json.loads(Path(p["keys_file"]).read_text())
-    sub = f"jobs/{p['job']}/runs/{p['run']}/"
-    if spec["backend"] == "fs":
-        folder = os.path.join(spec["path"], sub)
-        started = time.perf_counter()
-        with os.scandir(folder) as entries:
-            names = sorted(e.name for e in entries)
-        blobs = []
-        for key in wanted:
-            with open(os.path.join(spec["path"], key), "rb") as file:
-                blobs.append(file.read())
-        return {"seconds": time.perf_counter() - started, "events": len(names), "read": len(blobs)}
-    client = s3_client(spec)
-    started = time.perf_counter()
-    listed = s3_list_all(client, spec["bucket"], spec["prefix"] + sub)
-    with ThreadPoolExecutor(CONCURRENCY) as pool:
-        blobs = list(
-            pool.map(
-                lambda k: client.get_object(Bucket=spec["bucket"], Key=spec["prefix"] + k)[
-                    "Body"
-                ].read(),
-                wanted,
-            )
-        )
-    return {"seconds": time.perf_counter() - started, "events": len(listed), "read": len(blobs)}
+    wanted = [key.rpartition("/")[2] for key in json.loads(Path(p["keys_file"]).read_text())]
+    return _list_and_read(p, lambda names: wanted)
 
 
 @scenario("run-floor")
 async def run_floor(p: Params) -> dict[str, Any]:
-    """Raw listing of the run's keys plus raw reads of one screen, with the concurrency the
-    storage reads a screen with: on the filesystem in one thread (its ``read_many`` reads up
-    to 1,024 files a thread: from the page cache, 40 small files take ~0.5-1 ms in one
-    thread, ~5 ms in a pool of 16), on S3 16 at once (``KeyValueStorage.read_many``)."""
+    """Raw listing of the run's keys plus raw reads of one screen."""
+    return _list_and_read(p, lambda names: names[:SCREEN])
+
+
+def _list_and_read(p: Params, pick: Callable[[list[str]], list[str]]) -> dict[str, Any]:
+    """Raw listing of the run's folder, then raw reads of the names ``pick`` takes from it,
+    with the concurrency the storage reads a screen with: on the filesystem in one thread
+    (its ``read_many`` reads up to 1,024 files a thread: from the page cache, 40 small files
+    take ~0.5-1 ms in one thread, ~5 ms in a pool of 16), on S3 16 at once
+    (``KeyValueStorage.read_many``)."""
     spec = p["storage"]
     sub = f"jobs/{p['job']}/runs/{p['run']}/"
     if spec["backend"] == "fs":
@@ -450,19 +432,21 @@ async def run_floor(p: Params) -> dict[str, Any]:
         with os.scandir(folder) as entries:
             names = sorted(e.name for e in entries)
         blobs = []
-        for name in names[:SCREEN]:
+        for name in pick(names):
             with open(os.path.join(folder, name), "rb") as file:
                 blobs.append(file.read())
         return {"seconds": time.perf_counter() - started, "events": len(names), "read": len(blobs)}
     client = s3_client(spec)
     counter = S3Counter(client)
+    folder = spec["prefix"] + sub
     started = time.perf_counter()
-    listed = s3_list_all(client, spec["bucket"], spec["prefix"] + sub)
-    first = [o["Key"] for o in listed[:SCREEN]]
+    listed = s3_list_all(client, spec["bucket"], folder)
+    chosen = pick([o["Key"][len(folder) :] for o in listed])
     with ThreadPoolExecutor(CONCURRENCY) as pool:
         blobs = list(
             pool.map(
-                lambda k: client.get_object(Bucket=spec["bucket"], Key=k)["Body"].read(), first
+                lambda n: client.get_object(Bucket=spec["bucket"], Key=folder + n)["Body"].read(),
+                chosen,
             )
         )
     return {
