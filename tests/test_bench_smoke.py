@@ -20,7 +20,8 @@ def test_bench_harness_measures_each_figure_against_its_floor(tmp_path: Path) ->
     text = report.read_text()
     assert report.parent == tmp_path
     assert "| Figure | Data | Value | Floor | Ratio |" in text
-    for figure in ("jobs list newest-first rows", "open run, first screen", "open checkpoint"):
+    figures = ("jobs list newest-first rows", "open run, first screen", "open checkpoint")
+    for figure in (*figures, "open run, first screen (TUI)"):
         line = next(row for row in text.splitlines() if row.startswith(f"| {figure}"))
         value, floor, ratio = (cell.strip() for cell in line.split("|")[3:6])
         assert value.endswith("ms") and floor.endswith("ms") and ratio.endswith("x"), line
