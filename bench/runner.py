@@ -525,6 +525,7 @@ def figure_open_run_app(ctx: Context) -> None:
         beyond = None if raw is None or own is None else raw - own
         data = f"{value.get('events', floor.get('events', '?'))} events, {backend} (TUI)"
         ctx.add(Row("open run, first screen (TUI)", data, beyond, value_of(floor), "s",
+                    "<= 1.5x floor", _within(beyond, value_of(floor), 1.5),
                     note=error_note(value, floor, small_value, small_floor)
                     or f"the real app's job screen until its first screen of rows shows with "
                     f"their events read ({value.get('read', '?')} files: a folded stream row "
