@@ -55,7 +55,9 @@ class StorageHeader(Static):
         self._update()
 
     def _update(self, _value: object = None) -> None:
-        self.update(self.line(self.content_size.width or 200))
+        # one line, docked, as wide as the screen: its size never changes, so no layout of
+        # the screen (every storage call flips the state twice)
+        self.update(self.line(self.content_size.width or 200), layout=False)
 
     def line(self, width: int) -> Text:
         """The header as it fits in ``width`` cells."""
