@@ -10,12 +10,14 @@ from pathlib import Path
 
 from rich.console import Console
 from textual.binding import Binding
+from textual.widgets._footer import FooterKey
 
 from perstack_tui.storage.base import NotFoundError, StorageError
 from perstack_tui.storage.filesystem import FileSystemStorage
 from perstack_tui.tui.app import PerstackApp, Target
 from perstack_tui.tui.screens.job import JobScreen
 from perstack_tui.tui.screens.jobs import JobsScreen
+from perstack_tui.tui.widgets.footer import Footer
 from tests.conftest import COORDINATOR_JOB, ERROR_JOB, PROGRAMMATIC_JOB
 
 from .helpers import FIXED_NOW, row_texts, wait_for
@@ -408,3 +410,37 @@ async def test_enter_right_after_start_opens_the_top_job_and_the_count_shows(
         await pilot.press("enter")
         await wait_for(lambda: isinstance(app.screen, JobScreen), pilot)
         assert app.screen.job_id == PROGRAMMATIC_JOB
+
+
+async def test_the_footer_follows_the_focus_and_is_rebuilt_only_when_its_keys_change(
+    real_storage, monkeypatch
+) -> None:
+    """The keys of the focused pane are shown (the detail adds its own); the signals that
+    change nothing the footer shows (a screen opening sends several) rebuild nothing."""
+    rebuilds: list[object] = []
+    rebuild = Footer.recompose
+
+    async def counted(self) -> None:  # type: ignore[no-untyped-def]
+        rebuilds.append(self.screen)
+        await rebuild(self)
+
+    monkeypatch.setattr(Footer, "recompose", counted)
+    app = make_app(real_storage)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: jobs_loaded(app), pilot)
+        app.open_job(COORDINATOR_JOB)
+        await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
+        screen = app.screen
+
+        def actions() -> set[str]:
+            return {key.action for key in screen.query(FooterKey)}
+
+        await wait_for(lambda: "follow" in actions() and not screen.detail.is_loading, pilot)
+        await pilot.pause(0.2)
+        assert "toggle_raw" not in actions()
+        assert rebuilds.count(screen) == 1
+        await pilot.press("tab")  # events -> detail: its keys join the footer
+        await wait_for(lambda: "toggle_raw" in actions(), pilot)
+        await pilot.press("shift+tab")
+        await wait_for(lambda: "toggle_raw" not in actions(), pilot)
+        assert rebuilds.count(screen) == 3

@@ -48,9 +48,14 @@ async def job_ready(pilot) -> None:  # type: ignore[no-untyped-def]
     app = pilot.app
     await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
     screen = app.screen
-    await wait_for(lambda: all(r.key in screen.events for r in screen.rows), pilot)
+
+    def rows_on_screen_read() -> bool:  # the screen reads the rows it shows, no others
+        first, last = screen.events_list.visible_range
+        return all(r.key in screen.events for r in screen.rows[first:last])
+
+    await wait_for(rows_on_screen_read, pilot)
     screen.events_list.set_cursor([r.first.type for r in screen.rows].index("resolveToolResults"))
-    await wait_for(lambda: not screen.detail.is_loading, pilot)
+    await wait_for(lambda: rows_on_screen_read() and not screen.detail.is_loading, pilot)
     await pilot.pause(0.3)
 
 

@@ -28,7 +28,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import ContentSwitcher, Footer, LoadingIndicator, OptionList, Static
+from textual.widgets import ContentSwitcher, LoadingIndicator, OptionList, Static
 from textual.widgets.option_list import Option
 
 from ... import keys
@@ -47,6 +47,7 @@ from ..widgets.event_view import (
     render_messages,
     render_unreadable,
 )
+from ..widgets.footer import Footer
 from ..widgets.header import StorageHeader
 from ..widgets.json_view import JsonView
 

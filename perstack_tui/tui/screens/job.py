@@ -22,7 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from ... import keys
 from ...catalog import RunSummary, checkpoint_ref_for_step, checkpoint_refs_of, run_status
@@ -52,6 +52,7 @@ from ...models import (
     Unreadable,
 )
 from ...storage.base import paused_gc
+from ..widgets.footer import Footer
 from ..widgets.header import StorageHeader
 from ..widgets.virtual_list import VirtualList
 from .jobs import fit, status_mark

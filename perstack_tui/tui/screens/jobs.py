@@ -26,11 +26,12 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from ...catalog import JobSummary
 from ...describe import format_duration, format_relative, format_timestamp, format_tokens
 from ...follow import JobsWatcher
+from ..widgets.footer import Footer
 from ..widgets.header import StorageHeader
 from ..widgets.virtual_list import VirtualList
 
