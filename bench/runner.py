@@ -536,6 +536,12 @@ def figure_open_run_app(ctx: Context) -> None:
         ctx.add(Row("peak RSS, run open (TUI)", data, value_of(value, "rss_mb"),
                     value_of(small_value, "rss_mb"), "MB",
                     note="floor: the same app on a 100-event run"))  # fmt: skip
+        if backend == "s3":
+            ctx.add(Row("S3 requests, run first screen (TUI)", data,
+                        value.get("list", 0) + value.get("get", 0), floor.get("requests"), "req",
+                        note=f"{value.get('bytes_in', 0) / 1e3:.0f} KB in (floor "
+                        f"{floor.get('bytes', 0) / 1e3:.0f} KB); the job screen also reads the "
+                        "run's setting and first event (its expert and caller)"))  # fmt: skip
 
 
 def figure_checkpoint(ctx: Context) -> None:
