@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -285,6 +286,7 @@ async def test_the_watch_wakes_for_each_run_folder_it_was_given(tmp_path, monkey
 
     runs = tmp_path / "runs"
     (runs / "run-a").mkdir(parents=True)
+    before = set(threading.enumerate())
     waker = _Waker(runs, recursive=False)
     waker.watch_also(["run-a"])
     assert await waker.start()
@@ -299,6 +301,12 @@ async def test_the_watch_wakes_for_each_run_folder_it_was_given(tmp_path, monkey
     (runs / "run-b" / "event-2.json").write_text("{}")
     await woken()
     await waker.close()
+
+    async def threads_gone() -> None:  # each watch's thread ends once it is stopped
+        while any(t.name == "perstack-watch" for t in set(threading.enumerate()) - before):
+            await asyncio.sleep(0.01)
+
+    await asyncio.wait_for(threads_gone(), DEADLINE)
 
 
 async def test_partially_written_file_is_shown_once_complete(tmp_path) -> None:
