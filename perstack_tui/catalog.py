@@ -52,6 +52,7 @@ from .storage.base import (
     NotFoundError,
     StorageError,
     ascending,
+    by_time,
     event_metas_by_time,
     paused_gc,
 )
@@ -691,7 +692,7 @@ def _runs_of_listings(job_id: str, listings: dict[str, list[EventMeta]]) -> list
 
 def events_by_time(runs: list[RunSummary]) -> list[EventMeta]:
     """Every event of the runs, by timestamp, then key."""
-    return sorted((e for r in runs for e in r.events), key=lambda e: (e.timestamp, e.key))
+    return sorted(chain.from_iterable(r.events for r in runs), key=by_time)
 
 
 def _summary_of_job_file(job_id: str, stored: Job) -> JobSummary:

@@ -12,7 +12,6 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import repeat
-from operator import itemgetter
 
 from rich.text import Text
 from textual import on, work
@@ -51,7 +50,7 @@ from ...models import (
     StreamDelta,
     Unreadable,
 )
-from ...storage.base import paused_gc
+from ...storage.base import by_time, paused_gc
 from ..widgets.footer import Footer
 from ..widgets.header import StorageHeader
 from ..widgets.virtual_list import VirtualList
@@ -564,8 +563,9 @@ class JobScreen(Screen[None]):
         current = self.current_row.key if keep_cursor and self.current_row else None
         self.rows = []
         append = self._append_meta
+        shown = (run for run in self.runs if self._row_visible_for(run.run_id))
         with paused_gc():  # 10,000s of rows and keys: no collection walks them as they come
-            for meta, run_id in _by_time(r for r in self.runs if self._row_visible_for(r.run_id)):
+            for meta, run_id in _events_with_runs(shown):
                 append(run_id, meta)
         cursor = next((i for i, r in enumerate(self.rows) if r.key == current), None)
         self.events_list.set_row_count(len(self.rows), cursor=cursor)
@@ -995,7 +995,7 @@ def _open_stream(rows: list[EventRow], run_id: str, kind: str) -> EventRow | Non
     return None
 
 
-def _by_time(runs: Iterable[RunSummary]) -> Iterable[tuple[EventMeta, str]]:
+def _events_with_runs(runs: Iterable[RunSummary]) -> Iterable[tuple[EventMeta, str]]:
     """Every event of the runs with its run id, by timestamp, then key.
 
     One run's events (the usual long run, or a run chosen) are sorted by a C key: already
@@ -1003,13 +1003,9 @@ def _by_time(runs: Iterable[RunSummary]) -> Iterable[tuple[EventMeta, str]]:
     with_events = [run for run in runs if run.events]
     if len(with_events) == 1:
         (run,) = with_events
-        return zip(sorted(run.events, key=_TIME_AND_KEY), repeat(run.run_id))
+        return zip(sorted(run.events, key=by_time), repeat(run.run_id))
     pairs = ((meta, run.run_id) for run in with_events for meta in run.events)
-    return sorted(pairs, key=lambda pair: (pair[0].timestamp, pair[0].key))
-
-
-#: an EventMeta's (timestamp, key)
-_TIME_AND_KEY = itemgetter(0, 3)
+    return sorted(pairs, key=lambda pair: by_time(pair[0]))
 
 
 def _meta_of(key: str) -> EventMeta | None:

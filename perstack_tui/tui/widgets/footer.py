@@ -43,4 +43,4 @@ class Footer(TextualFooter):
             for _node, binding, enabled, tooltip in self.screen.active_bindings.values()
             if binding.show
         )
-        return (*keys, self.show_command_palette, self.compact)
+        return (*keys, self.show_command_palette)
