@@ -48,6 +48,7 @@ from .models import (
     parse_model,
 )
 from .storage.base import (
+    EventList,
     KeyValueStorage,
     NotFoundError,
     StorageError,
@@ -92,7 +93,7 @@ class RunSummary:
 
     job_id: str
     run_id: str
-    events: list[EventMeta] = field(default_factory=list)
+    events: EventList = field(default_factory=EventList)
     expert: str = ""
     setting: RunSetting | Unreadable | None = None
     #: how the run ended ("completed", "stoppedBy...") or "running"
@@ -113,10 +114,8 @@ class RunSummary:
 
     @property
     def steps(self) -> tuple[int, int] | None:
-        if not self.events:
-            return None
-        numbers = [e.stepNumber for e in self.events]
-        return min(numbers), max(numbers)
+        """The lowest and highest step of its events (``None`` without events)."""
+        return self.events.steps
 
 
 @dataclass
@@ -677,10 +676,16 @@ def _summary_from_index(job_id: str, entry: dict[str, Any]) -> JobSummary | None
     return summary
 
 
-def _runs_of_listings(job_id: str, listings: dict[str, list[EventMeta]]) -> list[RunSummary]:
+def _runs_of_listings(
+    job_id: str, listings: dict[str, EventList | list[EventMeta]]
+) -> list[RunSummary]:
     """Runs from their event listings (by time), with their status, in start order."""
     runs = [
-        RunSummary(job_id=job_id, run_id=run_id, events=events)
+        RunSummary(
+            job_id=job_id,
+            run_id=run_id,
+            events=events if isinstance(events, EventList) else EventList(events),
+        )
         for run_id, events in listings.items()
     ]
     for run in runs:

@@ -27,7 +27,6 @@ import time
 from bisect import bisect_left
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import islice
 from operator import attrgetter
 from pathlib import Path
 from typing import Literal
@@ -221,7 +220,7 @@ class JobFollower:
             # what advance() keeps of a run's events: those since lookback_ms before its newest
             start = bisect_left(metas, newest.timestamp - lookback_ms, key=_timestamp)
             cursor = self._cursor(run_id)
-            for meta in islice(metas, start, None):
+            for meta in metas[start:]:  # a slice: a lazy listing parses only these
                 cursor.take(meta.key, meta.timestamp, meta.type, now)
             if self._last is None or (newest.timestamp, newest.key) > self._last:
                 self._last = (newest.timestamp, newest.key)

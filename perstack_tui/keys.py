@@ -107,20 +107,31 @@ class RunFacts(NamedTuple):
 _CANONICAL_NAME = re.compile(r"^event-[0-9]{13}-([0-9]+)-[^./\n]*\.json$", re.MULTILINE)
 
 
-def canonical_run_facts(names: Sequence[str]) -> RunFacts | None:
-    """The facts of one folder's file names, sorted, if there is at least one and every
-    one is a canonical event name (what the Perstack CLI writes); ``None`` for any other.
+def canonical_steps(names: Sequence[str]) -> tuple[int, int] | None:
+    """The lowest and highest step of one folder's file names, if there is at least one
+    and every one is a canonical event name (what the Perstack CLI writes); ``None`` for
+    any other. Sorted, such names are in time order (their timestamps all have 13 digits).
 
-    Read off the first and last name and one regex over all of them, with no Python frame
-    and no object per name; the same facts :func:`parse_event_name` gives name by name.
+    One regex over all the names, with no Python frame and no object per name; the steps
+    :func:`parse_event_name` gives name by name.
     """
     text = "\n".join(names)
     steps = _CANONICAL_NAME.findall(text)
     if not steps or len(steps) != len(names) or text.count("\n") != len(names) - 1:
         return None
+    numbers = list(map(int, set(steps)))  # a run has a few hundred steps at most
+    return min(numbers), max(numbers)
+
+
+def canonical_run_facts(names: Sequence[str]) -> RunFacts | None:
+    """The facts of one folder's file names, sorted, if :func:`canonical_steps` takes them;
+    ``None`` for any other. Read off the first and last name and those steps."""
+    steps = canonical_steps(names)
+    if steps is None:
+        return None
     first, last = names[0], names[-1]
     last_type = last[: -len(".json")].split("-", 3)[3]
-    return RunFacts(int(first[6:19]), int(last[6:19]), last_type, max(map(int, steps)))
+    return RunFacts(int(first[6:19]), int(last[6:19]), last_type, steps[1])
 
 
 KeyKind = Literal["job", "checkpoint", "run-setting", "event", "other"]

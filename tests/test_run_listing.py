@@ -188,3 +188,56 @@ async def test_real_runs_list_in_bulk_as_key_by_key(real_storage: FileSystemStor
             )
             runs += 1
     assert runs >= 3
+
+
+def test_a_listing_reads_as_its_parsed_list_by_index_slice_and_iteration():
+    """An :class:`~perstack_tui.storage.base.EventList` of canonical names answers every
+    index, slice and step range as the list the per-key parse gives, however it is reached
+    first; appending parses the rest, so the order stays the listing's."""
+    rng = random.Random(5)
+    for _ in range(300):
+        timestamps = [1700000000000 + rng.randrange(10**6) for _ in range(40)]
+        names = sorted({canonical(rng, timestamps) for _ in range(rng.randrange(1, 80))})
+        if rng.random() < 0.2:  # a type holding "-": canonical, parsed per key in bulk's place
+            names = sorted({*names, f"event-{timestamps[0]}-7-a-b.json"})
+        expected = reference_by_time([RUN + name for name in names])
+        events = folder_event_metas(RUN, names)
+        assert len(events) == len(expected)
+        assert events.steps == (
+            min(m.stepNumber for m in expected),
+            max(m.stepNumber for m in expected),
+        )
+        for _ in range(5):
+            at = rng.randrange(-len(expected), len(expected))
+            assert events[at] == expected[at]
+            start, stop = sorted(rng.randrange(-len(expected), len(expected) + 2) for _ in "ab")
+            assert events[start:stop] == expected[start:stop]
+            assert events[start::3] == expected[start::3]
+        taken = []
+        for meta in events:
+            taken.append(meta)
+            if len(taken) == 1:
+                added = expected[-1]._replace(timestamp=expected[-1].timestamp + 1, key="x")
+                events.append(added)
+                expected.append(added)
+        assert taken == expected == list(reversed(events))[::-1]
+        assert events == expected and len(events) == len(expected)
+    with pytest.raises(IndexError):
+        folder_event_metas(RUN, names)[len(names) + 5]
+
+
+def test_opening_a_long_listing_parses_only_what_is_asked(monkeypatch: pytest.MonkeyPatch):
+    """Count, ends, step range and the newest few of 10,000 canonical names: no bulk parse
+    of them all (that waits for an iteration, which parses each name once)."""
+    parsed: list[int] = []
+    bulk = base._canonical_block
+    monkeypatch.setattr(
+        base, "_canonical_block", lambda text, block: parsed.append(len(block)) or bulk(text, block)
+    )
+    names = [f"event-{1700000000000 + i}-{i // 100}-streamReasoning.json" for i in range(10_000)]
+    events = folder_event_metas(RUN, [*names, "run-setting.json"])
+    assert (len(events), events[0].stepNumber, events[-1].key) == (10_000, 0, RUN + names[-1])
+    assert events.steps == (0, 99) and len(events[-40:]) == 40
+    assert sum(parsed) <= 40
+    assert [m.key for m in events] == [RUN + name for name in names]
+    assert sum(parsed) <= 10_040

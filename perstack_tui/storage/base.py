@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import chain, islice, repeat
 from operator import itemgetter, le
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, overload, runtime_checkable
 
 from pydantic import BaseModel
 
@@ -103,7 +103,7 @@ class Storage(Protocol):
     async def list_run_ids(self, job_id: str) -> list[str]: ...
     async def list_event_metas(
         self, job_id: str, run_id: str, start_after: str | None = None
-    ) -> list[EventMeta]: ...
+    ) -> EventList: ...
     async def read_event(self, key: str) -> RunEvent | Unreadable: ...
     async def list_checkpoint_ids(self, job_id: str) -> list[str]: ...
     async def read_checkpoint(self, job_id: str, checkpoint_id: str) -> Checkpoint | Unreadable: ...
@@ -274,10 +274,13 @@ class KeyValueStorage(ABC):
 
     async def list_event_metas(
         self, job_id: str, run_id: str, start_after: str | None = None
-    ) -> list[EventMeta]:
+    ) -> EventList:
         """A run's events from their names alone (no reads), by timestamp then key."""
-        names = await self.list_keys(keys.run_prefix(job_id, run_id), start_after)
-        return event_metas_by_time(names)
+        prefix = keys.run_prefix(job_id, run_id)
+        object_keys = await self.list_keys(prefix, start_after)
+        if not ascending(object_keys):  # sorted, as list_keys promises: else parse each
+            return EventList(event_metas_by_time(object_keys))
+        return folder_event_metas(prefix, [key[len(prefix) :] for key in object_keys])
 
     async def read_event(self, key: str) -> RunEvent | Unreadable:
         cached = self._events.get_fresh(key)
@@ -499,34 +502,158 @@ def _per_key_event_metas(object_keys: list[str]) -> list[EventMeta]:
     return metas
 
 
-def folder_event_metas(folder: str, names: list[str]) -> list[EventMeta]:
+def folder_event_metas(folder: str, names: list[str]) -> EventList:
     """:func:`event_metas_by_time` of ``folder + name`` for each of ``names``: the sorted
     names of the files directly in ``folder`` (no name holds a ``/``), as a listing of that
     one folder gives them.
 
-    Only names that start with ``event-`` can be events, and sorted they are one block: only
-    those are made keys and parsed, in bulk where they are canonical
-    (:func:`_canonical_block`), else key by key. No sortedness check and no key outside the
-    folder to look for: a listing's thread can do this right after it sorted the names. The
-    names are let go as soon as the keys are made (when the caller holds no other reference
-    to the list), so that the parse reuses their memory rather than taking more.
+    Only names that start with ``event-`` can be events, and sorted they are one block.
+    Where every one is canonical (:func:`keys.canonical_steps`: what the Perstack CLI
+    writes) they are kept as they are, to be parsed as they are reached (:class:`EventList`);
+    any other block is made keys and parsed here, in bulk where it can be
+    (:func:`_canonical_block`), else key by key. No key outside the folder to look for: a
+    listing's thread can do this right after it sorted the names.
     """
     start = bisect_left(names, _EVENT_PREFIX)
     end = bisect_left(names, _AFTER_EVENTS, start)
     block = names if end - start == len(names) else names[start:end]
     del names
     if not block:
-        return []
+        return EventList()
+    steps = keys.canonical_steps(block)
+    if steps is not None:
+        return EventList.of_names(folder, block, steps)
     with paused_gc():
         text = "\n".join(block)
-        block_keys = [folder + name for name in block]  # faster than map(folder.__add__)
+        block_keys = [folder + name for name in block]
         del block
         parsed = _canonical_block(text, block_keys)
         del text
         metas, in_order = parsed or (_per_key_event_metas(block_keys), False)
         if not in_order:
             metas.sort(key=by_time)
-    return metas
+    return EventList(metas)
+
+
+class EventList(Sequence[EventMeta]):
+    """A run's events by time (:data:`by_time`), as its listing gives them: a sequence of
+    :class:`EventMeta` whose names are parsed only when they are reached.
+
+    Opening a run of 10,000 events takes its count, its ends and one screen of it. A folder
+    whose event names are all canonical (what the Perstack CLI writes: sorted, they are in
+    time order, and :func:`keys.canonical_steps` gave their steps) keeps the names, and
+    parses them when asked: an index or a slice where nothing before it was parsed yet,
+    on its own; iteration in bulk slices (:func:`_canonical_block`), growing, each name
+    once. Any other listing comes parsed. Appending (a live tail's new events) parses what
+    is left first, so the order stays the listing's.
+    """
+
+    __slots__ = ("_folder", "_metas", "_names", "_steps")
+
+    def __init__(self, metas: Iterable[EventMeta] = ()) -> None:
+        self._metas: list[EventMeta] = list(metas)  # the parsed ones: always this list
+        self._folder = ""
+        self._names: list[str] = []  # every canonical name, while some are not parsed
+        self._steps: tuple[int, int] | None = _UNKNOWN_STEPS
+
+    @classmethod
+    def of_names(cls, folder: str, names: list[str], steps: tuple[int, int]) -> EventList:
+        """The events of ``folder + name`` for each of ``names``: sorted canonical event
+        names (:func:`keys.canonical_steps` gave ``steps``), none parsed yet."""
+        events = cls()
+        events._folder, events._names, events._steps = folder, names, steps
+        return events
+
+    def __len__(self) -> int:
+        return len(self._names) or len(self._metas)
+
+    @overload
+    def __getitem__(self, index: int) -> EventMeta: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[EventMeta]: ...
+    def __getitem__(self, index: int | slice) -> EventMeta | list[EventMeta]:
+        parsed = len(self._metas)
+        if isinstance(index, slice):
+            start, stop, step = index.indices(len(self))
+            if stop <= parsed or not self._names:
+                return self._metas[index]
+            if step != 1:
+                self._parse_all()
+                return self._metas[index]
+            return self._metas[start:parsed] + self._parse(max(start, parsed), stop)
+        position = index + len(self) if index < 0 else index
+        if position < parsed:
+            return self._metas[position]
+        if not 0 <= position < len(self):
+            raise IndexError("event index out of range")
+        name = self._names[position]  # event-{13 digits}-{step}-{type}.json
+        step, _, type_ = name[20:-5].partition("-")
+        return EventMeta(int(name[6:19]), int(step), type_, self._folder + name)
+
+    def __iter__(self) -> Iterator[EventMeta]:
+        metas, done, size = self._metas, 0, _FIRST_SLICE
+        while True:
+            if done == len(metas):
+                if not self._names:
+                    return
+                metas += self._parse(done, done + size)
+                size = min(size * 2, _LARGEST_SLICE)
+                if len(metas) == len(self._names):
+                    self._names = []
+            end = len(metas)
+            yield from islice(metas, done, end)
+            done = end
+
+    def __reversed__(self) -> Iterator[EventMeta]:
+        self._parse_all()
+        return reversed(self._metas)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (EventList, list)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"EventList({list(self)!r})"
+
+    def append(self, meta: EventMeta) -> None:
+        self._parse_all()
+        self._metas.append(meta)
+        if self._steps is not _UNKNOWN_STEPS:
+            low, high = self._steps or (meta.stepNumber, meta.stepNumber)
+            self._steps = min(low, meta.stepNumber), max(high, meta.stepNumber)
+
+    @property
+    def steps(self) -> tuple[int, int] | None:
+        """The lowest and highest step number; ``None`` without events."""
+        if self._steps is _UNKNOWN_STEPS:
+            numbers = [meta.stepNumber for meta in self._metas]
+            self._steps = (min(numbers), max(numbers)) if numbers else None
+        return self._steps
+
+    def _parse(self, start: int, stop: int) -> list[EventMeta]:
+        """The metas of names ``start:stop``: in bulk, or key by key where a type holds a
+        ``-`` (canonical all the same, but the bulk parse refuses it)."""
+        block = self._names[start:stop]
+        if not block:
+            return []
+        folder = self._folder
+        with paused_gc():
+            block_keys = [folder + name for name in block]
+            parsed = _canonical_block("\n".join(block), block_keys)
+            return parsed[0] if parsed is not None else _per_key_event_metas(block_keys)
+
+    def _parse_all(self) -> None:
+        if self._names:
+            self._metas += self._parse(len(self._metas), len(self._names))
+            self._names = []
+
+
+_UNKNOWN_STEPS: Any = ("unknown",)  # EventList._steps before they are counted
+_FIRST_SLICE = 512  # an iteration's first bulk parse: enough for a screen of rows, ~0.3 ms
+_LARGEST_SLICE = 8192
 
 
 _EVENT_PREFIX = "event-"

@@ -15,8 +15,8 @@ import aiofiles
 import aiofiles.os
 
 from .. import keys
-from ..models import EventMeta
 from .base import (
+    EventList,
     KeyValueStorage,
     NotFoundError,
     ObjectInfo,
@@ -92,7 +92,7 @@ class FileSystemStorage(KeyValueStorage):
 
     async def list_event_metas(
         self, job_id: str, run_id: str, start_after: str | None = None
-    ) -> list[EventMeta]:
+    ) -> EventList:
         """The run folder's files as :meth:`list_keys` lists them, parsed in the listing's
         thread (:func:`~.base.folder_event_metas`): one thread hop, and only the names of
         events made keys and parsed."""
