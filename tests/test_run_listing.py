@@ -218,10 +218,13 @@ def test_a_listing_reads_as_its_parsed_list_by_index_slice_and_iteration():
             taken.append(meta)
             if len(taken) == 1:
                 added = expected[-1]._replace(timestamp=expected[-1].timestamp + 1, key="x")
-                events.append(added)
+                events.add(added)
                 expected.append(added)
         assert taken == expected == list(reversed(events))[::-1]
         assert events == expected and len(events) == len(expected)
+        early = expected[0]._replace(key=RUN + "event-0")  # first by time: first in the list
+        events.add(early)
+        assert events[0] == early and events[1:] == expected
     with pytest.raises(IndexError):
         folder_event_metas(RUN, names)[len(names) + 5]
 

@@ -13,7 +13,7 @@ import gc
 import json
 import threading
 from abc import ABC, abstractmethod
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -544,14 +544,15 @@ class EventList(Sequence[EventMeta]):
     time order, and :func:`keys.canonical_steps` gave their steps) keeps the names, and
     parses them when asked: an index or a slice where nothing before it was parsed yet,
     on its own; iteration in bulk slices (:func:`_canonical_block`), growing, each name
-    once. Any other listing comes parsed. Appending (a live tail's new events) parses what
-    is left first, so the order stays the listing's.
+    once. Any other listing comes parsed. Adding (a live tail's new events) parses what
+    is left first, and keeps the order.
     """
 
     __slots__ = ("_folder", "_metas", "_names", "_steps")
 
     def __init__(self, metas: Iterable[EventMeta] = ()) -> None:
-        self._metas: list[EventMeta] = list(metas)  # the parsed ones: always this list
+        #: the parsed ones (always this list), by time: a sorted list takes one pass
+        self._metas: list[EventMeta] = sorted(metas, key=by_time)
         self._folder = ""
         self._names: list[str] = []  # every canonical name, while some are not parsed
         self._steps: tuple[int, int] | None = _UNKNOWN_STEPS
@@ -618,9 +619,10 @@ class EventList(Sequence[EventMeta]):
     def __repr__(self) -> str:
         return f"EventList({list(self)!r})"
 
-    def append(self, meta: EventMeta) -> None:
+    def add(self, meta: EventMeta) -> None:
+        """Put ``meta`` in its place by time (a live tail's new event: at the end)."""
         self._parse_all()
-        self._metas.append(meta)
+        insort(self._metas, meta, key=by_time)
         if self._steps is not _UNKNOWN_STEPS:
             low, high = self._steps or (meta.stepNumber, meta.stepNumber)
             self._steps = min(low, meta.stepNumber), max(high, meta.stepNumber)

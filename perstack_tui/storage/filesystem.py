@@ -63,20 +63,13 @@ class FileSystemStorage(KeyValueStorage):
         )
 
     async def list_objects(self, prefix: str, start_after: str | None = None) -> list[ObjectInfo]:
-        objects = []
-        for entry in await self._scandir(prefix):
-            key = prefix + entry.name
-            if start_after is not None and key <= start_after:
-                continue
-            try:
-                if not entry.is_file():
-                    continue
-                stat = entry.stat()
-            except FileNotFoundError:  # removed between listing and stat
-                continue
-            objects.append(ObjectInfo(key, stat.st_size, stat.st_mtime))
-        objects.sort(key=lambda o: o.key)
-        return objects
+        """:meth:`list_keys`, with a ``stat()`` of only the files it returns: a live tail
+        lists a folder of 10,000 events each poll for the few after ``start_after``."""
+
+        def objects(path: str) -> list[ObjectInfo]:
+            return _stat_files(path, _keys_after(prefix, _file_names(path), start_after))
+
+        return await self._list_folder(prefix, objects)
 
     async def list_keys(self, prefix: str, start_after: str | None = None) -> list[str]:
         """Names from ``readdir`` alone: no ``stat()`` per file (most of a listing's cost).
@@ -84,11 +77,9 @@ class FileSystemStorage(KeyValueStorage):
         Names are sorted before the prefix is added (same order, shorter strings to compare),
         all in the listing's thread and without a Python frame per name.
         """
-        names = await self._list_folder(prefix, _file_names)
-        found = list(map(prefix.__add__, names))
-        if start_after is not None:
-            del found[: bisect_right(found, start_after)]
-        return found
+        return await self._list_folder(
+            prefix, lambda path: _keys_after(prefix, _file_names(path), start_after)
+        )
 
     async def list_event_metas(
         self, job_id: str, run_id: str, start_after: str | None = None
@@ -267,6 +258,27 @@ def _names_of_files(folder: str | int) -> list[str]:
 
 
 _SCANDIR_FD = os.scandir in os.supports_fd and hasattr(os, "O_DIRECTORY")
+
+
+def _keys_after(prefix: str, names: list[str], start_after: str | None) -> list[str]:
+    """``prefix + name`` of the sorted ``names``, only those after ``start_after``."""
+    found = list(map(prefix.__add__, names))
+    if start_after is not None:
+        del found[: bisect_right(found, start_after)]
+    return found
+
+
+def _stat_files(path: str, object_keys: list[str]) -> list[ObjectInfo]:
+    """An :class:`ObjectInfo` of each key, a file of the folder ``path`` (skipped if it
+    went away since it was listed)."""
+    objects = []
+    for key in object_keys:
+        try:
+            stat = os.stat(os.path.join(path, key.rpartition("/")[2]))
+        except FileNotFoundError:  # removed between listing and stat
+            continue
+        objects.append(ObjectInfo(key, stat.st_size, stat.st_mtime))
+    return objects
 
 
 # --- the job-tree walk (in a worker thread) ---------------------------------------------------

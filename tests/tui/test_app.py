@@ -46,7 +46,10 @@ async def open_coordinator_job(app: PerstackApp, pilot) -> JobScreen:  # type: i
     assert isinstance(jobs, JobsScreen)
     jobs.select_job(COORDINATOR_JOB)
     await pilot.press("enter")
-    await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
+    await wait_for(
+        lambda: isinstance(app.screen, JobScreen) and app.screen.all_rows_made and app.screen.rows,
+        pilot,
+    )
     return app.screen  # type: ignore[return-value]
 
 
@@ -244,7 +247,12 @@ async def test_quick_filters_errors_tools_delegations_and_step_range(real_storag
 async def test_errors_filter_shows_stop_run_by_error(real_storage) -> None:
     app = make_app(real_storage, target=Target(ERROR_JOB))
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
+        await wait_for(
+            lambda: (
+                isinstance(app.screen, JobScreen) and app.screen.all_rows_made and app.screen.rows
+            ),
+            pilot,
+        )
         screen = app.screen
         await pilot.press("E")
         assert [r.first.type for r in screen.rows] == ["stopRunByError"]
@@ -268,7 +276,12 @@ async def test_y_copies_the_event_id_open_accepts_and_Y_copies_json(real_storage
 async def test_open_target_starts_at_the_run_and_step(real_storage) -> None:
     app = make_app(real_storage, target=Target(COORDINATOR_JOB, HELPER_RUN, 4))
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
+        await wait_for(
+            lambda: (
+                isinstance(app.screen, JobScreen) and app.screen.all_rows_made and app.screen.rows
+            ),
+            pilot,
+        )
         screen = app.screen
         assert screen.run_choice == HELPER_RUN
         assert screen.current_row.step == 4
@@ -429,7 +442,12 @@ async def test_the_footer_follows_the_focus_and_is_rebuilt_only_when_its_keys_ch
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(lambda: jobs_loaded(app), pilot)
         app.open_job(COORDINATOR_JOB)
-        await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
+        await wait_for(
+            lambda: (
+                isinstance(app.screen, JobScreen) and app.screen.all_rows_made and app.screen.rows
+            ),
+            pilot,
+        )
         screen = app.screen
 
         def actions() -> set[str]:

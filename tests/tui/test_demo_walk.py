@@ -27,7 +27,10 @@ async def open_job(storage, job_id: str, pilot_size=(120, 36)):  # type: ignore[
 
 
 async def job_screen(app: PerstackApp, pilot) -> JobScreen:  # type: ignore[no-untyped-def]
-    await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
+    await wait_for(
+        lambda: isinstance(app.screen, JobScreen) and app.screen.all_rows_made and app.screen.rows,
+        pilot,
+    )
     return app.screen  # type: ignore[return-value]
 
 

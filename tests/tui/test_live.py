@@ -46,7 +46,12 @@ async def test_following_pins_to_new_events_pauses_on_scroll_and_end_resumes(
     await write(storage, event_like("startRun", t, 1))
     app = make_app(storage, target=Target(LIVE_JOB), follow=True)
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
+        await wait_for(
+            lambda: (
+                isinstance(app.screen, JobScreen) and app.screen.all_rows_made and app.screen.rows
+            ),
+            pilot,
+        )
         screen = app.screen
         await write(
             storage,
@@ -91,7 +96,12 @@ async def test_follow_without_target_opens_the_newest_running_job(real_dir: Path
     await write(storage, event_like("startRun", 1795299000000, 1))  # older, but running
     app = make_app(storage, follow=True)
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
+        await wait_for(
+            lambda: (
+                isinstance(app.screen, JobScreen) and app.screen.all_rows_made and app.screen.rows
+            ),
+            pilot,
+        )
         assert app.screen.job_id == LIVE_JOB
         assert app.screen.following
 
@@ -107,7 +117,12 @@ async def test_a_continued_runs_new_events_are_placed_by_the_folder_they_are_sto
     old_run = first["runId"]
     app = make_app(storage, target=Target(LIVE_JOB), follow=True)
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
+        await wait_for(
+            lambda: (
+                isinstance(app.screen, JobScreen) and app.screen.all_rows_made and app.screen.rows
+            ),
+            pilot,
+        )
         screen = app.screen
         continued = event_like("callTools", t + 50, 2)  # its runId is still the old run's
         key = keys.event_key(LIVE_JOB, NEW_RUN, t + 50, 2, "callTools")

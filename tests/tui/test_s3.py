@@ -46,7 +46,12 @@ async def test_the_app_browses_the_real_fixtures_on_s3_and_marks_the_corrupt_eve
         assert isinstance(jobs, JobsScreen)
         jobs.select_job(COORDINATOR_JOB)
         await pilot.press("enter")
-        await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
+        await wait_for(
+            lambda: (
+                isinstance(app.screen, JobScreen) and app.screen.all_rows_made and app.screen.rows
+            ),
+            pilot,
+        )
         screen = app.screen
         types = [row.first.type for row in screen.rows]
         assert types[:3] == ["startRun", "streamReasoning", "callTools"]

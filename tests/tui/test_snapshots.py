@@ -46,7 +46,10 @@ async def jobs_ready(pilot) -> None:  # type: ignore[no-untyped-def]
 
 async def job_ready(pilot) -> None:  # type: ignore[no-untyped-def]
     app = pilot.app
-    await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
+    await wait_for(
+        lambda: isinstance(app.screen, JobScreen) and app.screen.all_rows_made and app.screen.rows,
+        pilot,
+    )
     screen = app.screen
 
     def rows_on_screen_read() -> bool:  # the screen reads the rows it shows, no others
@@ -81,7 +84,12 @@ def test_help_screen(snap_compare) -> None:  # type: ignore[no-untyped-def]
 def test_checkpoint_diff_screen(snap_compare) -> None:  # type: ignore[no-untyped-def]
     async def open_diff(pilot) -> None:  # type: ignore[no-untyped-def]
         app = pilot.app
-        await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.rows, pilot)
+        await wait_for(
+            lambda: (
+                isinstance(app.screen, JobScreen) and app.screen.all_rows_made and app.screen.rows
+            ),
+            pilot,
+        )
         screen = app.screen
         await wait_for(lambda: all(r.key in screen.events for r in screen.rows), pilot)
         types = [r.first.type for r in screen.rows]

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import repeat
+from heapq import merge
+from itertools import islice, repeat
 
 from rich.text import Text
 from textual import on, work
@@ -61,6 +62,12 @@ ALL_RUNS = "all runs"
 _RESULT_TYPES = frozenset({"resolveToolResults", "attemptCompletion", "retry"})
 #: at most this many stream deltas are read to assemble one row's text
 _MAX_STREAM_READS = 400
+#: rows made before a job's events show, at least (a screen's: the rest come after it)
+_FIRST_ROWS = 20
+#: the newest rows a later event may still fold into (see :func:`_open_stream`)
+_UNSETTLED = 8
+#: events made rows at a time once the first screen shows, between which the app runs
+_EVENTS_A_SLICE = 4096
 
 _TYPE_STYLE = {
     "error": "bold red",
@@ -243,6 +250,8 @@ class JobScreen(Screen[None]):
         self.runs: list[RunSummary] = []
         self.run_choice: str = run_id or ALL_RUNS
         self.rows: list[EventRow] = []
+        #: the events shown not made rows yet (by time, with their run), while there are
+        self._more: Iterator[tuple[EventMeta, str]] | None = None
         self.events: dict[str, RunEvent | Unreadable] = {}  # bodies read so far, by key
         self.following = follow
         self.new_while_paused = 0
@@ -253,6 +262,8 @@ class JobScreen(Screen[None]):
         self._start_step = step
         self._jumps: list[tuple[str, str]] = []  # (run choice, event key) to go back to
         self._wanted = asyncio.Event()
+        self._listed = False  # the job's events are listed (and their first rows made)
+        self._shown = asyncio.Event()  # the first screen shows what it read
 
     # --- layout -------------------------------------------------------------------------
 
@@ -265,7 +276,12 @@ class JobScreen(Screen[None]):
             with Vertical(id="main"):
                 with Vertical(id="events-pane", classes="pane") as events_pane:
                     events_pane.border_title = "events"
-                    yield VirtualList(self.render_event, id="events", empty_text="loading events…")
+                    yield VirtualList(
+                        self.render_event,
+                        id="events",
+                        empty_text="loading events…",
+                        before_last=self._finish_rows,
+                    )
                 with Vertical(id="detail-pane", classes="pane") as detail_pane:
                     detail_pane.border_title = "detail"
                     yield _detail_widget()
@@ -296,7 +312,8 @@ class JobScreen(Screen[None]):
 
     @work(exclusive=True, group="job-load")
     async def load(self) -> None:
-        """List the job's runs and events, then follow it for new ones."""
+        """List the job's runs and events, then follow it for new ones (once the first
+        screen shows)."""
         try:
             keys.check_id(self.job_id, "job id")
             if self.run_choice != ALL_RUNS:
@@ -319,17 +336,20 @@ class JobScreen(Screen[None]):
             self.run_choice = ALL_RUNS
         self._show_runs()
         self._rebuild_rows()
+        self._listed = True
         if not runs:
             self.events_list.set_empty_text(await self._no_runs_text())
         if self._start_step is not None:
             self.jump_to_step(self._start_step)
             self._start_step = None
         elif self.following or not self.rows:
+            self._finish_rows()
             self.events_list.set_cursor(len(self.rows) - 1)
         self._update_header()
         summary = self.app.catalog.cached_job(self.job_id)
         if summary is None or not summary.complete:  # opened before it was summarized
             self.refresh_summary(refresh=False)
+        await self._shown.wait()  # its first poll lists the job again: after the first screen
         await self._follow_job()
 
     async def _no_runs_text(self) -> str:
@@ -369,6 +389,7 @@ class JobScreen(Screen[None]):
         ``--continue-job`` lives in a new run folder, but its events may name the previous
         run in their ``runId``.
         """
+        self._finish_rows()  # new events go after every one listed
         by_id = {run.run_id: run for run in self.runs}
         for run_id in new_runs:
             if run_id not in by_id:
@@ -384,7 +405,7 @@ class JobScreen(Screen[None]):
             if run is None:
                 run = by_id[run_id] = RunSummary(job_id=self.job_id, run_id=run_id)
                 self.runs.append(run)
-            run.events.append(meta)
+            run.events.add(meta)
             self.events[meta.key] = event
             if isinstance(event, RunEvent):
                 run.expert = run.expert or event.expertKey
@@ -409,28 +430,40 @@ class JobScreen(Screen[None]):
 
     @work(group="event-bodies")
     async def read_bodies(self) -> None:
-        """Read the bodies of the rows on screen (and of the selected row), forever."""
+        """Read the bodies of the rows on screen (and of the selected row), forever; the
+        rows not made yet are made once the screen shows what it read."""
         try:
-            storage = self.app.catalog.storage
             while True:
                 await self._wanted.wait()
                 self._wanted.clear()
-                wanted = self._wanted_keys()
-                if not wanted:
-                    continue
-                bodies = await self.app.guarded(storage.read_events(wanted), quiet=True)
-                if bodies is None:
-                    continue
-                for key, body in zip(wanted, bodies, strict=True):
-                    self.events[key] = body
-                if self._unreadable_folded(wanted, bodies):
-                    self._rebuild_rows(keep_cursor=True)  # give it a row of its own
-                self.events_list.refresh()
-                self._show_detail()
-                if self.filters & {"errors"}:
-                    self._rebuild_rows(keep_cursor=True)
+                await self._read_wanted()
+                if self._listed and (self._more is not None or not self._shown.is_set()):
+                    self.call_after_refresh(self._screen_shown)
         except NoMatches:  # the screen closed (or the app quit) meanwhile
             return
+
+    def _screen_shown(self) -> None:
+        """What waits for the first screen: the rest of the rows, the follower."""
+        self._shown.set()
+        if self._more is not None:
+            self._complete_rows()
+
+    async def _read_wanted(self) -> None:
+        wanted = self._wanted_keys()
+        if not wanted:
+            return
+        storage = self.app.catalog.storage
+        bodies = await self.app.guarded(storage.read_events(wanted), quiet=True)
+        if bodies is None:
+            return
+        for key, body in zip(wanted, bodies, strict=True):
+            self.events[key] = body
+        if self._unreadable_folded(wanted, bodies):
+            self._rebuild_rows(keep_cursor=True)  # give it a row of its own
+        self.events_list.refresh()
+        self._show_detail()
+        if self.filters & {"errors"}:
+            self._rebuild_rows(keep_cursor=True)
 
     def _unreadable_folded(self, read: list[str], bodies: list[RunEvent | Unreadable]) -> bool:
         """Whether a chunk just found unreadable sits folded in a stream row."""
@@ -560,19 +593,67 @@ class JobScreen(Screen[None]):
         return True
 
     def _rebuild_rows(self, *, keep_cursor: bool = False) -> None:
+        """Make the rows again (another run chosen, a filter): a screen's first, the rest
+        after it shows (:meth:`_complete_rows`), unless the cursor stays on its row."""
         current = self.current_row.key if keep_cursor and self.current_row else None
         self.rows = []
-        append = self._append_meta
         shown = (run for run in self.runs if self._row_visible_for(run.run_id))
-        with paused_gc():  # 10,000s of rows and keys: no collection walks them as they come
-            for meta, run_id in _events_with_runs(shown):
-                append(run_id, meta)
+        self._more = iter(_events_with_runs(shown))
+        self._take_rows(None if current else max(_FIRST_ROWS, self.events_list.size.height))
         cursor = next((i for i, r in enumerate(self.rows) if r.key == current), None)
-        self.events_list.set_row_count(len(self.rows), cursor=cursor)
+        self.events_list.set_row_count(self._settled_rows, cursor=cursor)
         if not self.rows and self.runs:
             self.events_list.set_empty_text("no events match the filters  (x clears)")
         self._update_events_title()
         self._wanted.set()
+
+    def _take_rows(self, rows: int | None = None, events: int | None = None) -> None:
+        """Make rows of the events not made rows yet: all of them, or until ``rows`` of
+        the rows are settled (no later event folds into them), or ``events`` more."""
+        source, append, made = self._more, self._append_meta, self.rows
+        if source is None:
+            return
+        enough = None if rows is None else rows + _UNSETTLED
+        taken = 0
+        with paused_gc():  # 10,000s of rows and keys: no collection walks them as they come
+            for meta, run_id in source if events is None else islice(source, events):
+                append(run_id, meta)
+                taken += 1
+                if enough is not None and len(made) >= enough:
+                    return
+        if events is None or taken < events:
+            self._more = None
+
+    @property
+    def all_rows_made(self) -> bool:
+        """Whether every event listed is in a row (not only a first screen's)."""
+        return self._more is None
+
+    @property
+    def _settled_rows(self) -> int:
+        """The rows to show: all once made, else those no later event changes."""
+        return len(self.rows) if self._more is None else max(0, len(self.rows) - _UNSETTLED)
+
+    def _finish_rows(self) -> None:
+        """Make the rest of the rows now (what needs them all: a jump, the newest row)."""
+        if self._more is not None:
+            self._take_rows()
+            self._show_all_rows()
+
+    @work(exclusive=True, group="event-rows")
+    async def _complete_rows(self) -> None:
+        """Make the rest of the rows a slice at a time, the app running between slices."""
+        source = self._more
+        while source is not None and self._more is source:
+            self._take_rows(events=_EVENTS_A_SLICE)
+            if self._more is None:
+                self._show_all_rows()
+                return
+            await asyncio.sleep(0)
+
+    def _show_all_rows(self) -> None:
+        self.events_list.set_row_count(len(self.rows))
+        self._update_events_title()
 
     def _grow_rows(self, added: int) -> None:
         """New rows arrived: pin to the newest when following, else count them."""
@@ -642,7 +723,7 @@ class JobScreen(Screen[None]):
 
     def _update_events_title(self) -> None:
         pane = self.query_one("#events-pane")
-        parts = [f"events ({len(self.rows)})"]
+        parts = [f"events ({len(self.rows) if self._more is None else '…'})"]
         if self.run_choice != ALL_RUNS:
             parts.append(f"run {self.run_choice[:8]}")
         parts += sorted(self.filters)
@@ -729,6 +810,7 @@ class JobScreen(Screen[None]):
         """Put the cursor on the first event of ``step`` (in ``run_id`` if given)."""
         if run_id is not None and run_id in self.run_ids and self.run_choice != ALL_RUNS:
             self.select_run(run_id)
+        self._finish_rows()
         for index, row in enumerate(self.rows):
             if row.step == step and (run_id is None or row.run_id == run_id):
                 self.events_list.set_cursor(index)
@@ -745,6 +827,7 @@ class JobScreen(Screen[None]):
         self._rebuild_rows()
 
     def jump_to_key(self, key: str) -> None:
+        self._finish_rows()
         for index, row in enumerate(self.rows):
             if any(m.key == key for m in row.metas):
                 self.events_list.set_cursor(index)
@@ -841,6 +924,7 @@ class JobScreen(Screen[None]):
         else:
             self.following = True
             self.new_while_paused = 0
+            self._finish_rows()
             self.events_list.set_cursor(len(self.rows) - 1)
         self._update_events_title()
         self.notify("following" if self.following else "stopped following", timeout=2)
@@ -898,6 +982,7 @@ class JobScreen(Screen[None]):
     # --- checkpoints --------------------------------------------------------------------
 
     def _checkpoint_rows(self) -> list[int]:
+        self._finish_rows()
         return [i for i, row in enumerate(self.rows) if row.first.type in CHECKPOINT_EVENT_TYPES]
 
     def action_previous_checkpoint(self) -> None:
@@ -995,17 +1080,17 @@ def _open_stream(rows: list[EventRow], run_id: str, kind: str) -> EventRow | Non
     return None
 
 
-def _events_with_runs(runs: Iterable[RunSummary]) -> Iterable[tuple[EventMeta, str]]:
-    """Every event of the runs with its run id, by timestamp, then key.
-
-    One run's events (the usual long run, or a run chosen) are sorted by a C key: already
-    in that order as listed, they take one pass."""
-    with_events = [run for run in runs if run.events]
+def _events_with_runs(runs: Iterable[RunSummary]) -> Iterator[tuple[EventMeta, str]]:
+    """Every event of the runs with its run id, by timestamp, then key, as they are
+    reached: each run's list is in that order already, and is parsed as it is read."""
+    with_events = [zip(run.events, repeat(run.run_id)) for run in runs if run.events]
     if len(with_events) == 1:
-        (run,) = with_events
-        return zip(sorted(run.events, key=by_time), repeat(run.run_id))
-    pairs = ((meta, run.run_id) for run in with_events for meta in run.events)
-    return sorted(pairs, key=lambda pair: by_time(pair[0]))
+        return with_events[0]
+    return merge(*with_events, key=_pair_by_time)
+
+
+def _pair_by_time(pair: tuple[EventMeta, str]) -> tuple[int, str]:
+    return by_time(pair[0])
 
 
 def _meta_of(key: str) -> EventMeta | None:

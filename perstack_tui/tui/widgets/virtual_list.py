@@ -107,6 +107,7 @@ class VirtualList(ScrollView, can_focus=True):
         *,
         row_count: int = 0,
         empty_text: str = "nothing here",
+        before_last: Callable[[], None] | None = None,
         name: str | None = None,
         id: str | None = None,
         classes: str | None = None,
@@ -115,6 +116,9 @@ class VirtualList(ScrollView, can_focus=True):
         self._render_row = render_row
         self.row_count = row_count
         self.empty_text = empty_text
+        #: called before the cursor goes to the last row: a list still making its rows
+        #: makes the rest then
+        self._before_last = before_last
         self._last_visible: tuple[int, int] = (-1, -1)
 
     # --- the rows -----------------------------------------------------------------------
@@ -218,6 +222,8 @@ class VirtualList(ScrollView, can_focus=True):
         self.set_cursor(0)
 
     def action_last(self) -> None:
+        if self._before_last is not None:
+            self._before_last()
         self.set_cursor(self.row_count - 1)
 
     def action_select(self) -> None:
