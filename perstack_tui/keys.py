@@ -102,22 +102,35 @@ class RunFacts(NamedTuple):
     steps: int  # the highest step number
 
 
-#: one line of file names, when it is an event named as Perstack names them: a 13-digit
-#: timestamp (so that text order is time order), a step, a type free of "." and "/"
-_CANONICAL_NAME = re.compile(r"^event-[0-9]{13}-([0-9]+)-[^./\n]*\.json$", re.MULTILINE)
+#: the start of each name in "\n" + the names joined with "\n", when it is an event named
+#: as Perstack names them: a 13-digit timestamp (so that text order is time order), a step
+#: (a literal start: the regex engine skips from one to the next without a look at the rest)
+_CANONICAL_START = re.compile(r"\nevent-[0-9]{13}-([0-9]+)-")
 
 
 def canonical_steps(names: Sequence[str]) -> tuple[int, int] | None:
     """The lowest and highest step of one folder's file names, if there is at least one
-    and every one is a canonical event name (what the Perstack CLI writes); ``None`` for
-    any other. Sorted, such names are in time order (their timestamps all have 13 digits).
+    and every one is a canonical event name, ``event-{13 digits}-{digits}-{type}.json``
+    with a type free of ``.``, ``/`` and newlines (what the Perstack CLI writes); ``None``
+    for any other. Sorted, such names are in time order.
 
-    One regex over all the names, with no Python frame and no object per name; the steps
-    :func:`parse_event_name` gives name by name.
+    No Python frame and no object per name: one regex over their starts, and counts over
+    the joined names (no newline within a name, exactly one ``.`` in each, at the
+    ``.json`` that ends it). The steps :func:`parse_event_name` gives name by name.
     """
+    count = len(names)
     text = "\n".join(names)
-    steps = _CANONICAL_NAME.findall(text)
-    if not steps or len(steps) != len(names) or text.count("\n") != len(names) - 1:
+    if (
+        not count
+        or text.count("\n") != count - 1
+        or text.count(".") != count
+        or text.count(".json\n") != count - 1
+        or not text.endswith(".json")
+        or "/" in text
+    ):
+        return None
+    steps = _CANONICAL_START.findall("\n" + text)
+    if len(steps) != count:
         return None
     numbers = list(map(int, set(steps)))  # a run has a few hundred steps at most
     return min(numbers), max(numbers)

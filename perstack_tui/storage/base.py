@@ -654,7 +654,7 @@ class EventList(Sequence[EventMeta]):
 
 
 _UNKNOWN_STEPS: Any = ("unknown",)  # EventList._steps before they are counted
-_FIRST_SLICE = 512  # an iteration's first bulk parse: enough for a screen of rows, ~0.3 ms
+_FIRST_SLICE = 256  # an iteration's first bulk parse: a screen of rows, or near it
 _LARGEST_SLICE = 8192
 
 

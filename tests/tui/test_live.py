@@ -127,7 +127,8 @@ async def test_a_continued_runs_new_events_are_placed_by_the_folder_they_are_sto
         continued = event_like("callTools", t + 50, 2)  # its runId is still the old run's
         key = keys.event_key(LIVE_JOB, NEW_RUN, t + 50, 2, "callTools")
         await storage.write_bytes(key, json.dumps(continued).encode())
-        await wait_for(lambda: NEW_RUN in screen.run_ids, pilot)
+        # the folder may be seen a poll before the file written into it
+        await wait_for(lambda: any(r.run_id == NEW_RUN and r.events for r in screen.runs), pilot)
         new_run = next(r for r in screen.runs if r.run_id == NEW_RUN)
         old = next(r for r in screen.runs if r.run_id == old_run)
         assert [m.key for m in new_run.events] == [key]

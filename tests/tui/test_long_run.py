@@ -3,6 +3,7 @@ made at once, and whatever needs them all (a jump, the newest row) gets them all
 
 from __future__ import annotations
 
+import asyncio
 from functools import partial
 
 import pytest
@@ -126,3 +127,26 @@ async def test_until_the_first_screen_shows_only_its_rows_are_made_and_a_jump_ma
             assert all_made(screen)
             assert screen.events_list.cursor == len(screen.rows) - 1
             assert screen.current_row.first.type == "completeRun"
+
+
+async def test_the_screen_paints_without_its_rows_when_they_take_a_while() -> None:
+    """Its paints wait for the rows (one paint with them), but not for a slow listing."""
+    storage, job_id = await storage_with(partial(long_job, steps=10))
+    gate = asyncio.Event()
+    list_event_metas = storage.list_event_metas
+
+    async def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        await gate.wait()
+        return await list_event_metas(*args, **kwargs)
+
+    storage.list_event_metas = slow  # type: ignore[method-assign]
+    app = PerstackApp(storage)
+    async with app.run_test(size=(120, 36)) as pilot:
+        app.open_job(job_id)
+        await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.is_mounted, pilot)
+        screen = app.screen
+        await wait_for(lambda: not screen.holds_paint, pilot, timeout=2.0)
+        assert not screen.rows
+        gate.set()
+        await wait_for(lambda: screen.rows and screen.all_rows_made, pilot)
+        assert not screen.holds_paint

@@ -8,6 +8,7 @@ screen. A burst of streaming events folds into one row whose text grows as delta
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -68,6 +69,10 @@ _FIRST_ROWS = 20
 _UNSETTLED = 8
 #: events made rows at a time once the first screen shows, between which the app runs
 _EVENTS_A_SLICE = 4096
+#: how long a job screen waits for its rows (then for their events' text) before it shows
+#: without them: a local disk lists and reads them in tens of ms, and one paint with them
+#: costs less than a "loading" paint and then another
+_FIRST_PAINT_WAIT = 0.1
 
 _TYPE_STYLE = {
     "error": "bold red",
@@ -262,8 +267,11 @@ class JobScreen(Screen[None]):
         self._start_step = step
         self._jumps: list[tuple[str, str]] = []  # (run choice, event key) to go back to
         self._wanted = asyncio.Event()
-        self._listed = False  # the job's events are listed (and their first rows made)
         self._shown = asyncio.Event()  # the first screen shows what it read
+        self._read_round = asyncio.Event()  # the bodies wanted were read (or failed)
+        #: the app's paints, held from the screen's mount until its rows show (briefly)
+        self._first_paint = contextlib.ExitStack()
+        self.holds_paint = False
 
     # --- layout -------------------------------------------------------------------------
 
@@ -301,6 +309,11 @@ class JobScreen(Screen[None]):
         return self.query_one("#detail")
 
     def on_mount(self) -> None:
+        # the screen paints once, with its rows, unless they take a while: no "loading"
+        # frame to lay out and paint first (~15 ms) when the listing is quick
+        self._first_paint.enter_context(self.app.batch_update())
+        self.holds_paint = True
+        self.set_timer(_FIRST_PAINT_WAIT, self._release_paint)
         self.events_list.focus()
         self.load()
         self.read_bodies()
@@ -314,6 +327,16 @@ class JobScreen(Screen[None]):
     async def load(self) -> None:
         """List the job's runs and events, then follow it for new ones (once the first
         screen shows)."""
+        try:
+            await self._load()
+        finally:
+            self._release_paint()
+
+    def _release_paint(self) -> None:
+        self.holds_paint = False
+        self._first_paint.close()
+
+    async def _load(self) -> None:
         try:
             keys.check_id(self.job_id, "job id")
             if self.run_choice != ALL_RUNS:
@@ -334,18 +357,23 @@ class JobScreen(Screen[None]):
         if self.run_choice != ALL_RUNS and self.run_choice not in self.run_ids:
             self.notify(f"no run {self.run_choice} in job {self.job_id}", severity="warning")
             self.run_choice = ALL_RUNS
-        self._show_runs()
-        self._rebuild_rows()
-        self._listed = True
         if not runs:
             self.events_list.set_empty_text(await self._no_runs_text())
-        if self._start_step is not None:
-            self.jump_to_step(self._start_step)
-            self._start_step = None
-        elif self.following or not self.rows:
-            self._finish_rows()
-            self.events_list.set_cursor(len(self.rows) - 1)
-        self._update_header()
+        with self.app.batch_update():  # the rows and their text in one paint, when quick
+            self._show_runs()
+            self._read_round.clear()
+            self._rebuild_rows()
+            if self._start_step is not None:
+                self.jump_to_step(self._start_step)
+                self._start_step = None
+            elif self.following or not self.rows:
+                self._finish_rows()
+                self.events_list.set_cursor(len(self.rows) - 1)
+            self._update_header()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._read_round.wait(), _FIRST_PAINT_WAIT)
+        self._release_paint()
+        self.call_after_refresh(self._screen_shown)  # after the paint of the rows
         summary = self.app.catalog.cached_job(self.job_id)
         if summary is None or not summary.complete:  # opened before it was summarized
             self.refresh_summary(refresh=False)
@@ -430,15 +458,16 @@ class JobScreen(Screen[None]):
 
     @work(group="event-bodies")
     async def read_bodies(self) -> None:
-        """Read the bodies of the rows on screen (and of the selected row), forever; the
-        rows not made yet are made once the screen shows what it read."""
+        """Read the bodies of the rows on screen (and of the selected row), forever; rows
+        made again (another run, a filter) are made whole once the screen shows them."""
         try:
             while True:
                 await self._wanted.wait()
                 self._wanted.clear()
                 await self._read_wanted()
-                if self._listed and (self._more is not None or not self._shown.is_set()):
-                    self.call_after_refresh(self._screen_shown)
+                self._read_round.set()
+                if self._shown.is_set() and self._more is not None:  # rows made again
+                    self.call_after_refresh(self._complete_rows)
         except NoMatches:  # the screen closed (or the app quit) meanwhile
             return
 
