@@ -573,8 +573,9 @@ def figure_open_run_app(ctx: Context) -> None:
                 for v, s, f in zip(values, small_values, small_floors, strict=True)
             ]
             beyond = statistics.median(differences)
-            low, _, high = statistics.quantiles(differences, n=4)
-            spread = f"; the middle half of the differences {fmt(low, 's')} to {fmt(high, 's')}"
+            if len(differences) > 1:
+                low, _, high = statistics.quantiles(differences, n=4)
+                spread = f"; their middle half {fmt(low, 's')} to {fmt(high, 's')}"
         data = f"{value.get('events', floor.get('events', '?'))} events, {backend} (TUI)"
         same = small_value.get("read") == value.get("read")
         if not same:  # then the subtraction is not the screen's own cost alone
