@@ -190,23 +190,31 @@ async def test_real_runs_list_in_bulk_as_key_by_key(real_storage: FileSystemStor
     assert runs >= 3
 
 
-def test_a_listing_reads_as_its_parsed_list_by_index_slice_and_iteration():
+@pytest.mark.parametrize("ordered", [True, False], ids=["sorted", "as-listed"])
+def test_a_listing_reads_as_its_parsed_list_by_index_slice_and_iteration(ordered: bool):
     """An :class:`~perstack_tui.storage.base.EventList` of canonical names answers every
     index, slice and step range as the list the per-key parse gives, however it is reached
-    first; appending parses the rest, so the order stays the listing's."""
+    first, whether its names came sorted or as a folder lists them (a first page and the
+    ends are picked without a sort); adding parses the rest and keeps the order."""
     rng = random.Random(5)
     for _ in range(300):
         timestamps = [1700000000000 + rng.randrange(10**6) for _ in range(40)]
         names = sorted({canonical(rng, timestamps) for _ in range(rng.randrange(1, 80))})
         if rng.random() < 0.2:  # a type holding "-": canonical, parsed per key in bulk's place
             names = sorted({*names, f"event-{timestamps[0]}-7-a-b.json"})
+        if rng.random() < 0.2:  # a run setting beside the events
+            names = sorted({*names, "run-setting.json"})
         expected = reference_by_time([RUN + name for name in names])
-        events = folder_event_metas(RUN, names)
+        listed = names if ordered else rng.sample(names, len(names))
+        events = folder_event_metas(RUN, listed, ordered=ordered)
         assert len(events) == len(expected)
         assert events.steps == (
             min(m.stepNumber for m in expected),
             max(m.stepNumber for m in expected),
         )
+        first = rng.randrange(len(expected) + 2)
+        assert events[0] == expected[0] and events[-1] == expected[-1]
+        assert events[:first] == expected[:first]
         for _ in range(5):
             at = rng.randrange(-len(expected), len(expected))
             assert events[at] == expected[at]
@@ -226,7 +234,7 @@ def test_a_listing_reads_as_its_parsed_list_by_index_slice_and_iteration():
         events.add(early)
         assert events[0] == early and events[1:] == expected
     with pytest.raises(IndexError):
-        folder_event_metas(RUN, names)[len(names) + 5]
+        folder_event_metas(RUN, [n for n in names if n.startswith("event-")])[len(names) + 5]
 
 
 def test_opening_a_long_listing_parses_only_what_is_asked(monkeypatch: pytest.MonkeyPatch):
@@ -238,9 +246,13 @@ def test_opening_a_long_listing_parses_only_what_is_asked(monkeypatch: pytest.Mo
         base, "_canonical_block", lambda text, block: parsed.append(len(block)) or bulk(text, block)
     )
     names = [f"event-{1700000000000 + i}-{i // 100}-streamReasoning.json" for i in range(10_000)]
-    events = folder_event_metas(RUN, [*names, "run-setting.json"])
+    listed = random.Random(1).sample(names, len(names))  # as a folder lists them
+    events = folder_event_metas(RUN, listed, ordered=False)
     assert (len(events), events[0].stepNumber, events[-1].key) == (10_000, 0, RUN + names[-1])
-    assert events.steps == (0, 99) and len(events[-40:]) == 40
+    assert [m.key for m in events[:40]] == [RUN + name for name in names[:40]]
+    assert events.steps == (0, 99) and listed != names  # kept as listed: not sorted (yet)
     assert sum(parsed) <= 40
+    assert len(events[-40:]) == 40
+    assert sum(parsed) <= 80
     assert [m.key for m in events] == [RUN + name for name in names]
-    assert sum(parsed) <= 10_040
+    assert sum(parsed) <= 10_080

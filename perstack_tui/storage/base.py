@@ -18,6 +18,7 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from heapq import nsmallest
 from itertools import chain, islice, repeat
 from operator import itemgetter, le
 from typing import Any, NamedTuple, Protocol, overload, runtime_checkable
@@ -502,7 +503,7 @@ def _per_key_event_metas(object_keys: list[str]) -> list[EventMeta]:
     return metas
 
 
-def folder_event_metas(folder: str, names: list[str]) -> EventList:
+def folder_event_metas(folder: str, names: list[str], *, ordered: bool = True) -> EventList:
     """:func:`event_metas_by_time` of ``folder + name`` for each of ``names``: the sorted
     names of the files directly in ``folder`` (no name holds a ``/``), as a listing of that
     one folder gives them.
@@ -513,7 +514,19 @@ def folder_event_metas(folder: str, names: list[str]) -> EventList:
     any other block is made keys and parsed here, in bulk where it can be
     (:func:`_canonical_block`), else key by key. No key outside the folder to look for: a
     listing's thread can do this right after it sorted the names.
+
+    Not ``ordered``: the names as the folder lists them; canonical, they are kept so (a
+    first page and the ends need no sort of them all); any other block is sorted here.
     """
+    if not ordered:
+        steps = keys.canonical_steps(names)
+        if steps is None:  # a run-setting.json beside the events, say
+            events_only = [name for name in names if name.startswith(_EVENT_PREFIX)]
+            if len(events_only) < len(names):
+                names, steps = events_only, keys.canonical_steps(events_only)
+        if steps is not None:
+            return EventList.of_names(folder, names, steps, ordered=False)
+        names = sorted(names)
     start = bisect_left(names, _EVENT_PREFIX)
     end = bisect_left(names, _AFTER_EVENTS, start)
     block = names if end - start == len(names) else names[start:end]
@@ -548,21 +561,27 @@ class EventList(Sequence[EventMeta]):
     is left first, and keeps the order.
     """
 
-    __slots__ = ("_folder", "_metas", "_names", "_steps")
+    __slots__ = ("_folder", "_metas", "_names", "_ordered", "_steps")
 
     def __init__(self, metas: Iterable[EventMeta] = ()) -> None:
         #: the parsed ones (always this list), by time: a sorted list takes one pass
         self._metas: list[EventMeta] = sorted(metas, key=by_time)
         self._folder = ""
         self._names: list[str] = []  # every canonical name, while some are not parsed
+        self._ordered = True  # the names sorted (a listing's may come as the folder has them)
         self._steps: tuple[int, int] | None = _UNKNOWN_STEPS
 
     @classmethod
-    def of_names(cls, folder: str, names: list[str], steps: tuple[int, int]) -> EventList:
-        """The events of ``folder + name`` for each of ``names``: sorted canonical event
-        names (:func:`keys.canonical_steps` gave ``steps``), none parsed yet."""
+    def of_names(
+        cls, folder: str, names: list[str], steps: tuple[int, int], *, ordered: bool = True
+    ) -> EventList:
+        """The events of ``folder + name`` for each of ``names``: canonical event names
+        (:func:`keys.canonical_steps` gave ``steps``), sorted unless not ``ordered``, none
+        parsed yet. Unordered, they are sorted when first needed: the first and last, and a
+        first page, are picked without it."""
         events = cls()
         events._folder, events._names, events._steps = folder, names, steps
+        events._ordered = ordered
         return events
 
     def __len__(self) -> int:
@@ -578,6 +597,8 @@ class EventList(Sequence[EventMeta]):
             start, stop, step = index.indices(len(self))
             if stop <= parsed or not self._names:
                 return self._metas[index]
+            if not self._ordered and start == 0 and step == 1 and stop <= _PICKED:
+                return self._parse_names(nsmallest(stop, self._names))  # no sort of them all
             if step != 1:
                 self._parse_all()
                 return self._metas[index]
@@ -587,7 +608,13 @@ class EventList(Sequence[EventMeta]):
             return self._metas[position]
         if not 0 <= position < len(self):
             raise IndexError("event index out of range")
-        name = self._names[position]  # event-{13 digits}-{step}-{type}.json
+        if self._ordered:
+            name = self._names[position]  # event-{13 digits}-{step}-{type}.json
+        elif position in (0, len(self) - 1):  # a run's start, its status: no sort
+            name = (min if position == 0 else max)(self._names)
+        else:
+            self._order()
+            name = self._names[position]
         step, _, type_ = name[20:-5].partition("-")
         return EventMeta(int(name[6:19]), int(step), type_, self._folder + name)
 
@@ -635,10 +662,19 @@ class EventList(Sequence[EventMeta]):
             self._steps = (min(numbers), max(numbers)) if numbers else None
         return self._steps
 
+    def _order(self) -> None:
+        if not self._ordered:
+            self._names.sort()
+            self._ordered = True
+
     def _parse(self, start: int, stop: int) -> list[EventMeta]:
-        """The metas of names ``start:stop``: in bulk, or key by key where a type holds a
-        ``-`` (canonical all the same, but the bulk parse refuses it)."""
-        block = self._names[start:stop]
+        """The metas of names ``start:stop`` (sorted first)."""
+        self._order()
+        return self._parse_names(self._names[start:stop])
+
+    def _parse_names(self, block: list[str]) -> list[EventMeta]:
+        """The metas of ``block`` (sorted names): in bulk, or key by key where a type holds
+        a ``-`` (canonical all the same, but the bulk parse refuses it)."""
         if not block:
             return []
         folder = self._folder
@@ -655,6 +691,7 @@ class EventList(Sequence[EventMeta]):
 
 _UNKNOWN_STEPS: Any = ("unknown",)  # EventList._steps before they are counted
 _FIRST_SLICE = 256  # an iteration's first bulk parse: a screen of rows, or near it
+_PICKED = 1024  # a first page up to this long is picked from unordered names, not sorted
 _LARGEST_SLICE = 8192
 
 

@@ -84,15 +84,18 @@ class FileSystemStorage(KeyValueStorage):
     async def list_event_metas(
         self, job_id: str, run_id: str, start_after: str | None = None
     ) -> EventList:
-        """The run folder's files as :meth:`list_keys` lists them, parsed in the listing's
-        thread (:func:`~.base.folder_event_metas`): one thread hop, and only the names of
-        events made keys and parsed."""
+        """The run folder's files as :meth:`list_keys` lists them, checked in the listing's
+        thread (:func:`~.base.folder_event_metas`): one thread hop, and the names of events
+        left as the folder has them, to be sorted and parsed when they are needed (a first
+        page and the ends need no sort of them all)."""
         if start_after is not None:
             return await super().list_event_metas(job_id, run_id, start_after)
         prefix = keys.run_prefix(job_id, run_id)
-        return await self._list_folder(
-            prefix, lambda path: folder_event_metas(prefix, _file_names(path))
-        )
+
+        def listed(path: str) -> EventList:
+            return folder_event_metas(prefix, _file_names(path, sort=False), ordered=False)
+
+        return await self._list_folder(prefix, listed)
 
     async def list_tree(self, prefix: str, *, stat: bool = False) -> list[ObjectInfo]:
         """Every file under ``prefix`` from one ``os.scandir`` walk in one thread.
@@ -235,25 +238,27 @@ def _entries_of(path: str) -> list[os.DirEntry[str]]:
         return list(entries)
 
 
-def _file_names(path: str) -> list[str]:
-    """Sorted names of the files in ``path`` (symlinks to files count; folders do not).
+def _file_names(path: str, *, sort: bool = True) -> list[str]:
+    """Names of the files in ``path`` (symlinks to files count; folders do not), sorted
+    unless not ``sort`` (then as the folder has them).
 
     Listed through a descriptor of the folder where the platform can: its entries then
     carry no path of their own (one string less an entry: ~10% of a 10,000-file listing).
     """
     if not _SCANDIR_FD:
-        return _names_of_files(path)
+        return _names_of_files(path, sort)
     folder = os.open(path, os.O_RDONLY | os.O_DIRECTORY)  # the errors scandir(path) raises
     try:
-        return _names_of_files(folder)
+        return _names_of_files(folder, sort)
     finally:
         os.close(folder)
 
 
-def _names_of_files(folder: str | int) -> list[str]:
+def _names_of_files(folder: str | int, sort: bool) -> list[str]:
     with os.scandir(folder) as entries:
         names = list(map(attrgetter("name"), filter(os.DirEntry.is_file, entries)))
-    names.sort()
+    if sort:
+        names.sort()
     return names
 
 
