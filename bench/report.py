@@ -51,7 +51,7 @@ def body(rows: list[Row], notes: list[str], settings: Settings, elapsed: float) 
         f"- Machine: {machine()}",
         f"- Data: {sizes}",
         f"- Each figure: median of {settings.repeat} runs (cold start: {settings.cold_repeat};"
-        f" open run: {max(settings.repeat, settings.app_repeat)}, see its notes), value and"
+        f" open run: {max(settings.repeat, settings.open_run_repeat)}, see its notes), value and"
         f" floor alternating, in fresh processes; total {elapsed / 60:.1f} min",
         "",
         table(rows),

@@ -54,6 +54,7 @@ from .storage.base import (
     StorageError,
     ascending,
     by_time,
+    event_metas,
     event_metas_by_time,
     paused_gc,
 )
@@ -548,7 +549,7 @@ def _runs_of_tree(tree: JobTree) -> list[RunSummary]:
     """The runs as :meth:`Catalog.runs` lists them (before their reads)."""
     return _runs_of_listings(
         tree.job_id,
-        {run_id: event_metas_by_time(k) for run_id, k in tree.run_keys.items()},
+        {run_id: EventList(event_metas(k)) for run_id, k in tree.run_keys.items()},
     )
 
 
@@ -676,16 +677,10 @@ def _summary_from_index(job_id: str, entry: dict[str, Any]) -> JobSummary | None
     return summary
 
 
-def _runs_of_listings(
-    job_id: str, listings: dict[str, EventList | list[EventMeta]]
-) -> list[RunSummary]:
+def _runs_of_listings(job_id: str, listings: dict[str, EventList]) -> list[RunSummary]:
     """Runs from their event listings (by time), with their status, in start order."""
     runs = [
-        RunSummary(
-            job_id=job_id,
-            run_id=run_id,
-            events=events if isinstance(events, EventList) else EventList(events),
-        )
+        RunSummary(job_id=job_id, run_id=run_id, events=events)
         for run_id, events in listings.items()
     ]
     for run in runs:

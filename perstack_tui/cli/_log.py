@@ -88,7 +88,7 @@ class LogSelection:
     #: unreadable files a --filter condition could not be checked against
     unchecked: list[Unreadable] = field(default_factory=list)
     #: every event of the job as listed, by run (where --follow resumes)
-    seen: dict[str, list[EventMeta]] = field(default_factory=dict)
+    seen: dict[str, Sequence[EventMeta]] = field(default_factory=dict)
 
 
 class NothingFound(Exception):
@@ -422,7 +422,7 @@ async def follow_events(
     event_filter: EventFilter,
     emit: Callable[[AnyEvent], None],
     *,
-    seen: dict[str, list[EventMeta]] | None = None,
+    seen: dict[str, Sequence[EventMeta]] | None = None,
     run_id: str | None = None,
     interval: float = 1.0,
 ) -> None:

@@ -280,7 +280,7 @@ class KeyValueStorage(ABC):
         prefix = keys.run_prefix(job_id, run_id)
         object_keys = await self.list_keys(prefix, start_after)
         if not ascending(object_keys):  # sorted, as list_keys promises: else parse each
-            return EventList(event_metas_by_time(object_keys))
+            return EventList(event_metas(object_keys))
         return folder_event_metas(prefix, [key[len(prefix) :] for key in object_keys])
 
     async def read_event(self, key: str) -> RunEvent | Unreadable:
@@ -520,13 +520,9 @@ def folder_event_metas(folder: str, names: list[str], *, ordered: bool = True) -
     """
     if not ordered:
         steps = keys.canonical_steps(names)
-        if steps is None:  # a run-setting.json beside the events, say
-            events_only = [name for name in names if name.startswith(_EVENT_PREFIX)]
-            if len(events_only) < len(names):
-                names, steps = events_only, keys.canonical_steps(events_only)
-        if steps is not None:
+        if steps is not None:  # the usual folder: events only, as the Perstack CLI writes
             return EventList.of_names(folder, names, steps, ordered=False)
-        names = sorted(names)
+        names = sorted(names)  # a run-setting.json beside them, say: the block below
     start = bisect_left(names, _EVENT_PREFIX)
     end = bisect_left(names, _AFTER_EVENTS, start)
     block = names if end - start == len(names) else names[start:end]
@@ -542,10 +538,8 @@ def folder_event_metas(folder: str, names: list[str], *, ordered: bool = True) -
         del block
         parsed = _canonical_block(text, block_keys)
         del text
-        metas, in_order = parsed or (_per_key_event_metas(block_keys), False)
-        if not in_order:
-            metas.sort(key=by_time)
-    return EventList(metas)
+        metas = parsed[0] if parsed is not None else _per_key_event_metas(block_keys)
+    return EventList(metas)  # sorted by time there
 
 
 class EventList(Sequence[EventMeta]):

@@ -65,7 +65,7 @@ _RESULT_TYPES = frozenset({"resolveToolResults", "attemptCompletion", "retry"})
 _MAX_STREAM_READS = 400
 #: rows made before a job's events show, at least (a screen's: the rest come after it)
 _FIRST_ROWS = 20
-#: the newest rows a later event may still fold into (see :func:`_open_stream`)
+#: the newest rows a later event may still fold into (an open stream is looked for there)
 _UNSETTLED = 8
 #: events made rows at a time once the first screen shows, between which the app runs
 _EVENTS_A_SLICE = 4096
@@ -627,7 +627,7 @@ class JobScreen(Screen[None]):
         current = self.current_row.key if keep_cursor and self.current_row else None
         self.rows = []
         shown = (run for run in self.runs if self._row_visible_for(run.run_id))
-        self._more = iter(_events_with_runs(shown))
+        self._more = _events_with_runs(shown)
         self._take_rows(None if current else max(_FIRST_ROWS, self.events_list.size.height))
         cursor = next((i for i, r in enumerate(self.rows) if r.key == current), None)
         self.events_list.set_row_count(self._settled_rows, cursor=cursor)
@@ -1103,7 +1103,7 @@ def _open_stream(rows: list[EventRow], run_id: str, kind: str) -> EventRow | Non
         row = rows[-1]  # most often the row above
         if row.run_id == run_id and row.stream == kind and not row.closed:
             return row
-    for row in reversed(rows[-8:-1]):
+    for row in reversed(rows[-_UNSETTLED:-1]):
         if row.run_id == run_id and row.stream == kind and not row.closed:
             return row
     return None
