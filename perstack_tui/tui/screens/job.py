@@ -313,6 +313,12 @@ class JobScreen(Screen[None]):
         # frame to lay out and paint first (~15 ms) when the listing is quick
         self._first_paint.enter_context(self.app.batch_update())
         self.holds_paint = True
+        # a screen paints on its update timer (Textual's, private), whose first tick comes
+        # a frame (1/60 s) after it first runs, and held paints keep it from running: run
+        # it now, so the paint the hold lets go of is made at once, not a frame later
+        timer = getattr(self, "_update_timer", None)
+        if timer is not None:
+            timer.resume()
         self.set_timer(_FIRST_PAINT_WAIT, self._release_paint)
         self.events_list.focus()
         self.load()
