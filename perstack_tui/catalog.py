@@ -473,8 +473,10 @@ class Catalog:
         # startRun carries the initial checkpoint, whose delegatedBy links the caller; where
         # it is missing or unreadable, any later checkpoint of the run says the same.
         # (walked lazily: startRun, the first, answers for almost every run)
+        events = run.events
         candidates = chain(
-            run.events[:1], (e for e in run.events if e.type in CHECKPOINT_EVENT_TYPES)
+            (events[0],) if events else (),  # an end: no sort (or pick) of unsorted names
+            (e for e in events if e.type in CHECKPOINT_EVENT_TYPES),
         )
         for meta in candidates:
             event = await self.storage.read_event(meta.key)

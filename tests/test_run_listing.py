@@ -256,3 +256,25 @@ def test_opening_a_long_listing_parses_only_what_is_asked(monkeypatch: pytest.Mo
     assert sum(parsed) <= 80
     assert [m.key for m in events] == [RUN + name for name in names]
     assert sum(parsed) <= 10_080
+
+
+def test_a_first_screen_of_a_long_listing_sorts_only_its_first_names():
+    """Iterating the first few hundred of 10,000 names as a folder lists them sorts only the
+    least of them (up to a pivot read off a sample); the rest are sorted when reached. Each
+    position holds its event however the sample falls: spread over the names, or taken all
+    from the least (then the whole listing is sorted at once)."""
+    names = [f"event-{1700000000000 + i}-{i // 100}-streamReasoning.json" for i in range(10_000)]
+    expected = [RUN + name for name in names]
+    rng = random.Random(2)
+    shuffled = rng.sample(names, len(names))
+    least = iter(names[:257])  # a sample takes every 39th name: here the least of them all
+    rest = iter(names[257:])
+    misleading = [next(least) if i % 39 == 0 else next(rest) for i in range(len(names))]
+    for listed, sorts_at_once in ((shuffled, False), (misleading, True)):
+        events = folder_event_metas(RUN, listed, ordered=False)
+        first_screen = [meta.key for _, meta in zip(range(700), events, strict=False)]
+        assert first_screen == expected[:700]
+        assert events[699].key == expected[699] and events[-1].key == expected[-1]
+        assert (listed == names) is sorts_at_once  # the listing itself, sorted or not
+        assert [meta.key for meta in events] == expected
+        assert listed == names

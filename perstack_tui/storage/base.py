@@ -18,7 +18,6 @@ from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from heapq import nsmallest
 from itertools import chain, islice, repeat
 from operator import itemgetter, le
 from typing import Any, NamedTuple, Protocol, overload, runtime_checkable
@@ -553,9 +552,13 @@ class EventList(Sequence[EventMeta]):
     on its own; iteration in bulk slices (:func:`_canonical_block`), growing, each name
     once. Any other listing comes parsed. Adding (a live tail's new events) parses what
     is left first, and keeps the order.
+
+    Names as a folder lists them (not ordered) are sorted only when a position past the
+    first ones is asked for: the ends are their least and greatest, a first screen's come
+    from :func:`_least_names`.
     """
 
-    __slots__ = ("_folder", "_metas", "_names", "_ordered", "_steps")
+    __slots__ = ("_ends", "_folder", "_head", "_metas", "_names", "_ordered", "_steps")
 
     def __init__(self, metas: Iterable[EventMeta] = ()) -> None:
         #: the parsed ones (always this list), by time: a sorted list takes one pass
@@ -563,6 +566,10 @@ class EventList(Sequence[EventMeta]):
         self._folder = ""
         self._names: list[str] = []  # every canonical name, while some are not parsed
         self._ordered = True  # the names sorted (a listing's may come as the folder has them)
+        #: while not ordered: the first names in order (a prefix of the sorted names), and
+        #: the least and greatest name once looked for
+        self._head: list[str] = []
+        self._ends: dict[int, str] = {}
         self._steps: tuple[int, int] | None = _UNKNOWN_STEPS
 
     @classmethod
@@ -572,7 +579,7 @@ class EventList(Sequence[EventMeta]):
         """The events of ``folder + name`` for each of ``names``: canonical event names
         (:func:`keys.canonical_steps` gave ``steps``), sorted unless not ``ordered``, none
         parsed yet. Unordered, they are sorted when first needed: the first and last, and a
-        first page, are picked without it."""
+        first screen, are picked without it."""
         events = cls()
         events._folder, events._names, events._steps = folder, names, steps
         events._ordered = ordered
@@ -591,8 +598,6 @@ class EventList(Sequence[EventMeta]):
             start, stop, step = index.indices(len(self))
             if stop <= parsed or not self._names:
                 return self._metas[index]
-            if not self._ordered and start == 0 and step == 1 and stop <= _PICKED:
-                return self._parse_names(nsmallest(stop, self._names))  # no sort of them all
             if step != 1:
                 self._parse_all()
                 return self._metas[index]
@@ -602,13 +607,14 @@ class EventList(Sequence[EventMeta]):
             return self._metas[position]
         if not 0 <= position < len(self):
             raise IndexError("event index out of range")
-        if self._ordered:
-            name = self._names[position]  # event-{13 digits}-{step}-{type}.json
+        if self._ordered or position < len(self._head):
+            name = self._sorted_names(position + 1)[position]  # event-{13 digits}-{step}-...
         elif position in (0, len(self) - 1):  # a run's start, its status: no sort
-            name = (min if position == 0 else max)(self._names)
+            name = self._ends.get(position, "")
+            if not name:
+                name = self._ends[position] = (min if position == 0 else max)(self._names)
         else:
-            self._order()
-            name = self._names[position]
+            name = self._sorted_names(position + 1)[position]
         step, _, type_ = name[20:-5].partition("-")
         return EventMeta(int(name[6:19]), int(step), type_, self._folder + name)
 
@@ -660,11 +666,20 @@ class EventList(Sequence[EventMeta]):
         if not self._ordered:
             self._names.sort()
             self._ordered = True
+            self._head, self._ends = [], {}
+
+    def _sorted_names(self, stop: int) -> list[str]:
+        """Names in order up to ``stop`` at least (or all): every name once sorted, else
+        the first ones (a first screen's), picked without a sort of them all."""
+        if not self._ordered and len(self._head) < stop:
+            self._head = _least_names(self._names, stop)
+            if len(self._head) < stop:
+                self._order()
+        return self._names if self._ordered else self._head
 
     def _parse(self, start: int, stop: int) -> list[EventMeta]:
-        """The metas of names ``start:stop`` (sorted first)."""
-        self._order()
-        return self._parse_names(self._names[start:stop])
+        """The metas of names ``start:stop`` in order."""
+        return self._parse_names(self._sorted_names(stop)[start:stop])
 
     def _parse_names(self, block: list[str]) -> list[EventMeta]:
         """The metas of ``block`` (sorted names): in bulk, or key by key where a type holds
@@ -684,9 +699,26 @@ class EventList(Sequence[EventMeta]):
 
 
 _UNKNOWN_STEPS: Any = ("unknown",)  # EventList._steps before they are counted
-_FIRST_SLICE = 256  # an iteration's first bulk parse: a screen of rows, or near it
-_PICKED = 1024  # a first page up to this long is picked from unordered names, not sorted
+#: an iteration's first bulk parse: a first screen of rows (its streams' deltas folded in
+#: them: ~800 events in the bench's long run), picked in order before all are sorted
+_FIRST_SLICE = 1024
 _LARGEST_SLICE = 8192
+
+
+def _least_names(names: list[str], count: int) -> list[str]:
+    """At least the ``count`` least of ``names`` (distinct: one folder's), sorted, where
+    that is well short of all of them: those up to a pivot read off a sample (a folder
+    lists its names in an order of its own, not theirs), about twice as many as asked,
+    taken in one pass at C speed: ~0.6 ms of 10,000 names, where their sort takes ~1.5.
+    An empty list where they are not well short, or the sample misled.
+    """
+    size = len(names)
+    if count * 8 > size:
+        return []
+    sample = sorted(names[:: size // 256 or 1])
+    pivot = sample[min(len(sample) - 1, count * len(sample) // size * 2 + 16)]
+    least = sorted(filter(pivot.__ge__, names))
+    return least if len(least) >= count else []
 
 
 _EVENT_PREFIX = "event-"
