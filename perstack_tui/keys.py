@@ -102,49 +102,47 @@ class RunFacts(NamedTuple):
     steps: int  # the highest step number
 
 
-#: the start of each name in "\n" + the names joined with "\n", when it is an event named
-#: as Perstack names them: a 13-digit timestamp (so that text order is time order), a step
-#: (a literal start: the regex engine skips from one to the next without a look at the rest)
-_CANONICAL_START = re.compile(r"\nevent-[0-9]{13}-([0-9]+)-")
+#: the names of one folder, each followed by "\n", when every one is an event named as
+#: Perstack names them: a 13-digit timestamp (so that text order is time order), a step, a
+#: type free of ".", "/" and newlines. One match of the whole text: the regex engine loops
+#: over the names without a return to Python (possessive: nothing to backtrack)
+_CANONICAL_NAMES = re.compile(r"(?:event-[0-9]{13}-[0-9]+-[^\n./]*+\.json\n)*+")
+#: the step of each name in "\n" + canonical names joined with "\n"
+_CANONICAL_STEP = re.compile(r"\nevent-[0-9]{13}-([0-9]+)-")
 
 
-def canonical_steps(names: Sequence[str]) -> tuple[int, int] | None:
-    """The lowest and highest step of one folder's file names, if there is at least one
-    and every one is a canonical event name, ``event-{13 digits}-{digits}-{type}.json``
-    with a type free of ``.``, ``/`` and newlines (what the Perstack CLI writes); ``None``
-    for any other. Sorted, such names are in time order.
+def all_canonical(names: Sequence[str]) -> bool:
+    """Whether there is at least one of ``names`` and every one is a canonical event
+    name, ``event-{13 digits}-{digits}-{type}.json`` with a type free of ``.``, ``/`` and
+    newlines (what the Perstack CLI writes). Sorted, such names are in time order.
 
-    No Python frame and no object per name: one regex over their starts, and counts over
-    the joined names (no newline within a name, exactly one ``.`` in each, at the
-    ``.json`` that ends it). The steps :func:`parse_event_name` gives name by name.
+    No Python frame and no object per name (~1.5 ms of 10,000): a count of the newlines
+    (none within a name) and one match of them all.
     """
-    count = len(names)
     text = "\n".join(names)
-    if (
-        not count
-        or text.count("\n") != count - 1
-        or text.count(".") != count
-        or text.count(".json\n") != count - 1
-        or not text.endswith(".json")
-        or "/" in text
-    ):
-        return None
-    steps = _CANONICAL_START.findall("\n" + text)
-    if len(steps) != count:
-        return None
+    return (
+        bool(names)
+        and text.count("\n") == len(names) - 1
+        and _CANONICAL_NAMES.fullmatch(text + "\n") is not None
+    )
+
+
+def canonical_step_range(names: Sequence[str]) -> tuple[int, int]:
+    """The lowest and highest step of canonical ``names`` (:func:`all_canonical`), as
+    :func:`parse_event_name` gives them name by name."""
+    steps = _CANONICAL_STEP.findall("\n" + "\n".join(names))
     numbers = list(map(int, set(steps)))  # a run has a few hundred steps at most
     return min(numbers), max(numbers)
 
 
 def canonical_run_facts(names: Sequence[str]) -> RunFacts | None:
-    """The facts of one folder's file names, sorted, if :func:`canonical_steps` takes them;
-    ``None`` for any other. Read off the first and last name and those steps."""
-    steps = canonical_steps(names)
-    if steps is None:
+    """The facts of one folder's file names, sorted, if :func:`all_canonical`; ``None``
+    for any other. Read off the first and last name and their steps."""
+    if not all_canonical(names):
         return None
     first, last = names[0], names[-1]
     last_type = last[: -len(".json")].split("-", 3)[3]
-    return RunFacts(int(first[6:19]), int(last[6:19]), last_type, steps[1])
+    return RunFacts(int(first[6:19]), int(last[6:19]), last_type, canonical_step_range(names)[1])
 
 
 KeyKind = Literal["job", "checkpoint", "run-setting", "event", "other"]

@@ -202,6 +202,12 @@ def test_a_listing_reads_as_its_parsed_list_by_index_slice_and_iteration(ordered
         names = sorted({canonical(rng, timestamps) for _ in range(rng.randrange(1, 80))})
         if rng.random() < 0.2:  # a type holding "-": canonical, parsed per key in bulk's place
             names = sorted({*names, f"event-{timestamps[0]}-7-a-b.json"})
+        if rng.random() < 0.1:  # a "." in the type ends it (Perstack's split): not canonical
+            names = sorted({*names, f"event-{timestamps[1]}-4-a.b.json"})
+        if rng.random() < 0.1:  # one name, two canonical lines: not canonical
+            names = sorted(
+                {*names, f"event-{timestamps[2]}-5-a.json\nevent-{timestamps[3]}-6-b.json"}
+            )
         if rng.random() < 0.2:  # a run setting beside the events
             names = sorted({*names, "run-setting.json"})
         expected = reference_by_time([RUN + name for name in names])

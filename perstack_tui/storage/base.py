@@ -508,7 +508,7 @@ def folder_event_metas(folder: str, names: list[str], *, ordered: bool = True) -
     one folder gives them.
 
     Only names that start with ``event-`` can be events, and sorted they are one block.
-    Where every one is canonical (:func:`keys.canonical_steps`: what the Perstack CLI
+    Where every one is canonical (:func:`keys.all_canonical`: what the Perstack CLI
     writes) they are kept as they are, to be parsed as they are reached (:class:`EventList`);
     any other block is made keys and parsed here, in bulk where it can be
     (:func:`_canonical_block`), else key by key. No key outside the folder to look for: a
@@ -518,9 +518,8 @@ def folder_event_metas(folder: str, names: list[str], *, ordered: bool = True) -
     first page and the ends need no sort of them all); any other block is sorted here.
     """
     if not ordered:
-        steps = keys.canonical_steps(names)
-        if steps is not None:  # the usual folder: events only, as the Perstack CLI writes
-            return EventList.of_names(folder, names, steps, ordered=False)
+        if keys.all_canonical(names):  # the usual folder: events only, as Perstack writes
+            return EventList.of_names(folder, names, ordered=False)
         names = sorted(names)  # a run-setting.json beside them, say: the block below
     start = bisect_left(names, _EVENT_PREFIX)
     end = bisect_left(names, _AFTER_EVENTS, start)
@@ -528,9 +527,8 @@ def folder_event_metas(folder: str, names: list[str], *, ordered: bool = True) -
     del names
     if not block:
         return EventList()
-    steps = keys.canonical_steps(block)
-    if steps is not None:
-        return EventList.of_names(folder, block, steps)
+    if keys.all_canonical(block):
+        return EventList.of_names(folder, block)
     with paused_gc():
         text = "\n".join(block)
         block_keys = [folder + name for name in block]
@@ -547,7 +545,7 @@ class EventList(Sequence[EventMeta]):
 
     Opening a run of 10,000 events takes its count, its ends and one screen of it. A folder
     whose event names are all canonical (what the Perstack CLI writes: sorted, they are in
-    time order, and :func:`keys.canonical_steps` gave their steps) keeps the names, and
+    time order: :func:`keys.all_canonical`) keeps the names, and
     parses them when asked: an index or a slice where nothing before it was parsed yet,
     on its own; iteration in bulk slices (:func:`_canonical_block`), growing, each name
     once. Any other listing comes parsed. Adding (a live tail's new events) parses what
@@ -573,16 +571,13 @@ class EventList(Sequence[EventMeta]):
         self._steps: tuple[int, int] | None = _UNKNOWN_STEPS
 
     @classmethod
-    def of_names(
-        cls, folder: str, names: list[str], steps: tuple[int, int], *, ordered: bool = True
-    ) -> EventList:
+    def of_names(cls, folder: str, names: list[str], *, ordered: bool = True) -> EventList:
         """The events of ``folder + name`` for each of ``names``: canonical event names
-        (:func:`keys.canonical_steps` gave ``steps``), sorted unless not ``ordered``, none
-        parsed yet. Unordered, they are sorted when first needed: the first and last, and a
-        first screen, are picked without it."""
+        (:func:`keys.all_canonical`), sorted unless not ``ordered``, none parsed yet.
+        Unordered, they are sorted when first needed: the first and last, and a first
+        screen, are picked without it. Their step range is read off them when asked."""
         events = cls()
-        events._folder, events._names, events._steps = folder, names, steps
-        events._ordered = ordered
+        events._folder, events._names, events._ordered = folder, names, ordered
         return events
 
     def __len__(self) -> int:
@@ -658,8 +653,11 @@ class EventList(Sequence[EventMeta]):
     def steps(self) -> tuple[int, int] | None:
         """The lowest and highest step number; ``None`` without events."""
         if self._steps is _UNKNOWN_STEPS:
-            numbers = [meta.stepNumber for meta in self._metas]
-            self._steps = (min(numbers), max(numbers)) if numbers else None
+            if self._names:  # every name, some not parsed yet
+                self._steps = keys.canonical_step_range(self._names)
+            else:
+                numbers = [meta.stepNumber for meta in self._metas]
+                self._steps = (min(numbers), max(numbers)) if numbers else None
         return self._steps
 
     def _order(self) -> None:
