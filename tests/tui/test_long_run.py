@@ -98,13 +98,18 @@ async def test_a_jobs_rows_made_a_screen_first_are_the_rows_made_at_once(
         assert await made_at_once(screen, pilot) == made
         title = str(screen.query_one("#events-pane").border_title)
         assert title.startswith(f"events ({len(made)})")
+        for index, run in enumerate(screen.runs, 1):  # step ranges, once the screen showed
+            low, high = run.steps
+            line = screen.render_run(index, 80).plain
+            assert line.endswith(f"{run.run_id[:8]} {low}-{high}")
 
 
 async def test_until_the_first_screen_shows_only_its_rows_are_made_and_a_jump_makes_all(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Held at the first screen (what comes after it never runs here): a screen of rows,
-    "…" for their count; a jump to the last step, End and f each make them all first."""
+    "…" for their count, no step range by the run; a jump to the last step, End and f each
+    make them all first."""
     monkeypatch.setattr(JobScreen, "_screen_shown", lambda self: None)
     storage, job_id = await storage_with(partial(long_job, steps=150))
     app = PerstackApp(storage)
@@ -113,6 +118,8 @@ async def test_until_the_first_screen_shows_only_its_rows_are_made_and_a_jump_ma
         shown = screen.events_list.row_count
         assert screen.events_list.size.height <= shown < 60
         assert "events (…)" in str(screen.query_one("#events-pane").border_title)
+        run_line = screen.render_run(1, 80).plain  # its step range read off every event later
+        assert run_line.endswith(screen.runs[0].run_id[:8])
         last_step = screen.runs[0].steps[1]
         assert screen.jump_to_step(last_step)
         assert all_made(screen) and screen.current_row.step == last_step
