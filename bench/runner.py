@@ -51,7 +51,7 @@ class Settings:
 
     @classmethod
     def full(cls) -> Settings:
-        return cls([1_000, 10_000], 10_000, 20, [100, 1_000, 10_000], 50_000, 3, 9, 15)
+        return cls([1_000, 10_000], 10_000, 20, [100, 1_000, 10_000], 50_000, 3, 9, 25)
 
     @classmethod
     def quick(cls) -> Settings:
