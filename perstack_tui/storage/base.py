@@ -602,14 +602,12 @@ class EventList(Sequence[EventMeta]):
             return self._metas[position]
         if not 0 <= position < len(self):
             raise IndexError("event index out of range")
-        if self._ordered or position < len(self._head):
-            name = self._sorted_names(position + 1)[position]  # event-{13 digits}-{step}-...
-        elif position in (0, len(self) - 1):  # a run's start, its status: no sort
-            name = self._ends.get(position, "")
-            if not name:
+        if not self._ordered and position >= len(self._head) and position in (0, len(self) - 1):
+            name = self._ends.get(position)  # a run's start, its status: no sort
+            if name is None:
                 name = self._ends[position] = (min if position == 0 else max)(self._names)
         else:
-            name = self._sorted_names(position + 1)[position]
+            name = self._sorted_names(position + 1)[position]  # event-{13 digits}-{step}-...
         step, _, type_ = name[20:-5].partition("-")
         return EventMeta(int(name[6:19]), int(step), type_, self._folder + name)
 
