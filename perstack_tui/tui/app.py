@@ -156,12 +156,18 @@ class PerstackApp(App[None]):
         step: int | None = None,
         follow: bool = False,
     ) -> None:
-        """Show a job's runs and events (replacing an open job screen)."""
+        """Show a job's runs and events (replacing an open job screen), once its runs
+        are listed or a moment has passed (:meth:`JobScreen.list_first`)."""
+        self._show_job(JobScreen(job_id, run_id=run_id, step=step, follow=follow))
+
+    @work(exclusive=True, group="open-job")
+    async def _show_job(self, screen: JobScreen) -> None:
+        await screen.list_first(self.catalog)
         while isinstance(self.screen, JobScreen | HelpScreen) and len(self.screen_stack) > 2:
             self.pop_screen()
         if isinstance(self.screen, JobScreen):
             self.pop_screen()
-        self.push_screen(JobScreen(job_id, run_id=run_id, step=step, follow=follow))
+        self.push_screen(screen)
 
     @work(group="open-newest")
     async def open_newest_job(self) -> None:

@@ -365,7 +365,7 @@ async def test_palette_jumps_to_a_job_by_expert(real_storage) -> None:
             pilot,
         )
         await pilot.press("enter")
-        await wait_for(lambda: isinstance(app.screen, JobScreen), pilot)
+        await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.is_mounted, pilot)
         assert app.screen.job_id == ERROR_JOB
 
 
@@ -397,7 +397,7 @@ async def test_failing_storage_shows_the_error_and_R_retries(real_dir: Path) -> 
 async def test_a_job_that_does_not_exist_says_so(real_storage) -> None:
     app = make_app(real_storage, target=Target("nosuchjob"))
     async with app.run_test(size=(120, 36)) as pilot:
-        await wait_for(lambda: isinstance(app.screen, JobScreen), pilot)
+        await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.is_mounted, pilot)
         await wait_for(lambda: "no job 'nosuchjob' in" in app.screen.events_list.empty_text, pilot)
 
 
@@ -421,7 +421,7 @@ async def test_enter_right_after_start_opens_the_top_job_and_the_count_shows(
         assert "3 jobs" in str(status.render())
         assert status.region.height == 1 and status.region.bottom <= footer.region.y
         await pilot.press("enter")
-        await wait_for(lambda: isinstance(app.screen, JobScreen), pilot)
+        await wait_for(lambda: isinstance(app.screen, JobScreen) and app.screen.is_mounted, pilot)
         assert app.screen.job_id == PROGRAMMATIC_JOB
 
 

@@ -12,7 +12,9 @@ from .test_app import make_app
 
 def _empty_text(app) -> str:  # type: ignore[no-untyped-def]
     screen = app.screen
-    return screen.events_list.empty_text if isinstance(screen, JobScreen) else ""
+    if not isinstance(screen, JobScreen) or not screen.is_mounted:
+        return ""
+    return screen.events_list.empty_text
 
 
 async def test_unsafe_job_id_shows_a_message_instead_of_crashing(real_storage) -> None:

@@ -137,12 +137,15 @@ async def test_until_the_first_screen_shows_only_its_rows_are_made_and_a_jump_ma
 
 
 async def test_the_screen_paints_without_its_rows_when_they_take_a_while() -> None:
-    """Its paints wait for the rows (one paint with them), but not for a slow listing."""
+    """Its paints wait for the rows (one paint with them), but not for a slow listing; the
+    screen built meanwhile takes over the listing begun before it (no second one)."""
     storage, job_id = await storage_with(partial(long_job, steps=10))
     gate = asyncio.Event()
     list_event_metas = storage.list_event_metas
+    listings = []
 
     async def slow(*args, **kwargs):  # type: ignore[no-untyped-def]
+        listings.append(args)
         await gate.wait()
         return await list_event_metas(*args, **kwargs)
 
@@ -154,6 +157,66 @@ async def test_the_screen_paints_without_its_rows_when_they_take_a_while() -> No
         screen = app.screen
         await wait_for(lambda: not screen.holds_paint, pilot, timeout=2.0)
         assert not screen.rows
+        assert "loading events" in screen.events_list.empty_text
         gate.set()
         await wait_for(lambda: screen.rows and screen.all_rows_made, pilot)
         assert not screen.holds_paint
+        assert len(listings) == 1
+
+
+async def test_a_quick_listing_is_done_before_the_screen_is_built(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Opening a job lists its runs first, with nothing else being built: when the listing
+    returns, the job screen is not there yet; it shows those runs without listing again,
+    as many rows as its list has room for (a tall terminal: more than a first guess)."""
+    monkeypatch.setattr(JobScreen, "_screen_shown", lambda self: None)  # its first screen only
+    storage, job_id = await storage_with(partial(long_job, steps=40))
+    list_event_metas = storage.list_event_metas
+    pushed_when_listed = []
+
+    async def spied(*args, **kwargs):  # type: ignore[no-untyped-def]
+        listed = await list_event_metas(*args, **kwargs)
+        pushed_when_listed.append(isinstance(app.screen, JobScreen))
+        return listed
+
+    storage.list_event_metas = spied  # type: ignore[method-assign]
+    app = PerstackApp(storage)
+    async with app.run_test(size=(120, 100)) as pilot:
+        await pilot.pause()
+        screen = await open_job(app, pilot, job_id)
+        assert pushed_when_listed == [False]
+        assert screen.events_list.size.height > job_screen._FIRST_ROWS + job_screen._UNSETTLED
+        assert screen.events_list.size.height <= len(screen.rows)
+
+
+async def test_opening_another_job_while_one_lists_shows_the_other_only() -> None:
+    """The first job's listing (stuck) is dropped when a second job is opened: its screen
+    never shows, and the second job's does, with its own rows."""
+    storage, job_id = await storage_with(partial(long_job, steps=10))
+    other = build_job(partial(long_job, steps=5), seed=9, start_ms=ANCHOR + 1000)
+    await write_job(storage, other)
+    list_event_metas = storage.list_event_metas
+    stuck = asyncio.Event()
+    cancelled = []
+
+    async def gated(job, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if job == job_id:
+            try:
+                await stuck.wait()
+            except asyncio.CancelledError:
+                cancelled.append(job)
+                raise
+        return await list_event_metas(job, *args, **kwargs)
+
+    storage.list_event_metas = gated  # type: ignore[method-assign]
+    app = PerstackApp(storage)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await pilot.pause()
+        app.open_job(job_id)
+        await pilot.pause()
+        screen = await open_job(app, pilot, other.job_id)
+        assert screen.job_id == other.job_id
+        assert {row.run_id for row in screen.rows} <= {run.run_id for run in screen.runs}
+        assert cancelled == [job_id]
+        assert [s.job_id for s in app.screen_stack if isinstance(s, JobScreen)] == [other.job_id]
