@@ -51,7 +51,7 @@ class Settings:
 
     @classmethod
     def full(cls) -> Settings:
-        return cls([1_000, 10_000], 10_000, 20, [100, 1_000, 10_000], 50_000, 3, 9, 25)
+        return cls([1_000, 10_000], 10_000, 20, [100, 1_000, 10_000], 50_000, 3, 9, 41)
 
     @classmethod
     def quick(cls) -> Settings:
@@ -174,6 +174,12 @@ def fmt(value: float | None, unit: str) -> str:
     if unit in ("req", "B"):
         return f"{value:,.1f} {unit}" if value < 100 else f"{value:,.0f} {unit}"
     return f"{value:,.0f} {unit}"
+
+
+def count(value: object) -> str:
+    """A count out of a scenario's result (a median of an even number of them may be a
+    fraction): a whole number, or "?" if the result has none."""
+    return f"{value:.0f}" if isinstance(value, int | float) else "?"
 
 
 # --- running scenarios ----------------------------------------------------------------------
@@ -498,7 +504,7 @@ def figure_open_run(ctx: Context) -> None:
         repeat = max(ctx.settings.repeat, ctx.settings.open_run_repeat)
         value, floor = measure_pair(ctx, ("run-engine", params), ("run-floor", params),
                                     repeat=repeat, fastest=True)  # fmt: skip
-        data = f"{value.get('events', '?')} events, {backend}"
+        data = f"{count(value.get('events'))} events, {backend}"
         ctx.add(Row("open run, first screen", data, value_of(value), value_of(floor), "s",
                     "<= 1.5x floor", _within(value_of(value), value_of(floor), 1.5),
                     error_note(value, floor) or "engine: list_event_metas + read_events(40) "
@@ -576,7 +582,7 @@ def figure_open_run_app(ctx: Context) -> None:
             if len(differences) > 1:
                 low, _, high = statistics.quantiles(differences, n=4)
                 spread = f"; their middle half {fmt(low, 's')} to {fmt(high, 's')}"
-        data = f"{value.get('events', floor.get('events', '?'))} events, {backend} (TUI)"
+        data = f"{count(value.get('events', floor.get('events')))} events, {backend} (TUI)"
         same = small_value.get("read") == value.get("read")
         if not same:  # then the subtraction is not the screen's own cost alone
             ctx.notes.append(
@@ -587,7 +593,7 @@ def figure_open_run_app(ctx: Context) -> None:
                     "<= 1.5x floor", _within(beyond, floor_s, 1.5),
                     note=error_note(value, floor, small_value, small_floor)
                     or f"the real app's job screen until its first screen of rows shows with "
-                    f"their events read ({value.get('read', '?')} files: a folded stream row "
+                    f"their events read ({count(value.get('read'))} files: a folded stream row "
                     f"is its deltas), {fmt(raw, 's')} in all, less the screen's own cost: "
                     f"the same first screen on a {small.size:g}-event run less its floor "
                     f"({fmt(own, 's')}), measured beside it in each of {len(values)} repeats "
