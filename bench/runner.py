@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import statistics
@@ -541,6 +542,18 @@ def measure_run_apps(
     return list(zip(values, floors, strict=True))
 
 
+def median_interval(values: list[float]) -> tuple[float, float] | None:
+    """A distribution-free 95% confidence interval of the median of ``values``: the order
+    statistics the binomial (normal approximation) puts 1.96 standard deviations either side
+    of the middle; ``None`` for fewer than 9 values."""
+    n = len(values)
+    if n < 9:
+        return None
+    ordered = sorted(values)
+    rank = math.floor((n - 1.96 * math.sqrt(n)) / 2)  # 1-based: the rank-th smallest
+    return ordered[max(rank, 1) - 1], ordered[n - max(rank, 1)]
+
+
 #: events of the run the job screen's own cost is measured on: the long run's first 500
 #: (the synthetic runs share their start), which hold its whole first screen
 SCREEN_RUN_EVENTS = 500
@@ -582,6 +595,18 @@ def figure_open_run_app(ctx: Context) -> None:
             if len(differences) > 1:
                 low, _, high = statistics.quantiles(differences, n=4)
                 spread = f"; their middle half {fmt(low, 's')} to {fmt(high, 's')}"
+            interval = median_interval(differences)
+            if interval and floor_s:
+                low, high = interval
+                spread += (
+                    f"; 95% interval of the median {fmt(low, 's')} to {fmt(high, 's')}, "
+                    f"{low / floor_s:.2f}x to {high / floor_s:.2f}x"
+                )
+            spread += (
+                f"; its runs listed (then the screen is built) after "
+                f"{fmt(value_of(value, 'listed_s'), 's')}, "
+                f"{fmt(value_of(small_value, 'listed_s'), 's')} on the {small.size:g}-event run"
+            )
         data = f"{count(value.get('events', floor.get('events')))} events, {backend} (TUI)"
         same = small_value.get("read") == value.get("read")
         if not same:  # then the subtraction is not the screen's own cost alone
