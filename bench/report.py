@@ -46,13 +46,13 @@ def body(rows: list[Row], notes: list[str], settings: Settings, elapsed: float) 
         f"polls at {', '.join(f'{n:,}' for n in settings.tail_sizes)} existing events; "
         f"{settings.tail_events:,} events tailed"
     )
-    open_run = max(settings.repeat, settings.open_run_repeat)
     parts = [
         f"- Date: {now}",
         f"- Machine: {machine()}",
         f"- Data: {sizes}",
         f"- Each figure: median of {settings.repeat} runs (cold start: {settings.cold_repeat};"
-        f" open run: {open_run}, the app's on a disk {max(open_run, settings.open_run_disk_repeat)}"
+        f" open run: {settings.open_run_repeats()}, the app's on a disk"
+        f" {settings.open_run_repeats(app_on_disk=True)}"
         f", see its notes), value and floor alternating, in fresh processes; total"
         f" {elapsed / 60:.1f} min",
         "",

@@ -44,11 +44,10 @@ class Settings:
     repeat: int
     cold_repeat: int
     #: repeats of the open-run figures (the engine's: the fastest; the app's: the median
-    #: of the differences): quantities of ~10 ms (beside a ~150 ms screen opening, on the
-    #: app) whose spread on a shared VM is as large
+    #: of the differences): quantities of ~10 ms whose spread on a shared VM is as large
     open_run_repeat: int = 1
-    #: the app's open-run figure on a disk: ~10 ms beside a ~150 ms screen opening whose
-    #: spread is tens of ms, where S3's ~1.5 s settles in far fewer
+    #: ... of the app's on a disk: ~10 ms beside a ~150 ms screen opening whose spread is
+    #: tens of ms, where S3's ~1.5 s settles in far fewer
     open_run_disk_repeat: int = 1
     s3: bool = True
     is_quick: bool = False
@@ -60,6 +59,11 @@ class Settings:
     @classmethod
     def quick(cls) -> Settings:
         return cls([20], 100, 0.5, [100], 1_000, 1, 2, is_quick=True)
+
+    def open_run_repeats(self, *, app_on_disk: bool = False) -> int:
+        """How many times an open-run figure is measured."""
+        repeat = max(self.repeat, self.open_run_repeat)
+        return max(repeat, self.open_run_disk_repeat) if app_on_disk else repeat
 
 
 @dataclass
@@ -505,7 +509,7 @@ def figure_open_run(ctx: Context) -> None:
     run = next(iter(dataset.plans())).events[0]["runId"]
     for backend, spec in ctx.specs(dataset):
         params = {"storage": spec, "job": job, "run": run}
-        repeat = max(ctx.settings.repeat, ctx.settings.open_run_repeat)
+        repeat = ctx.settings.open_run_repeats()
         value, floor = measure_pair(ctx, ("run-engine", params), ("run-floor", params),
                                     repeat=repeat, fastest=True)  # fmt: skip
         data = f"{count(value.get('events'))} events, {backend}"
@@ -573,9 +577,7 @@ def figure_open_run_app(ctx: Context) -> None:
     for backend, spec in ctx.specs(big):
         small_spec = ctx.fs_spec(small) if backend == "filesystem" else ctx.s3_spec(small)
         small_run = next(iter(small.plans())).events[0]["runId"]
-        repeat = max(ctx.settings.repeat, ctx.settings.open_run_repeat)
-        if backend == "filesystem":
-            repeat = max(repeat, ctx.settings.open_run_disk_repeat)
+        repeat = ctx.settings.open_run_repeats(app_on_disk=backend == "filesystem")
         (small_values, small_floors), (values, floors) = measure_run_apps(
             ctx,
             [
