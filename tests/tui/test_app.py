@@ -6,6 +6,8 @@ import asyncio
 import gc
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -80,6 +82,67 @@ async def test_the_app_is_left_out_of_garbage_collections_while_it_runs(
         await wait_for(lambda: jobs_loaded(app), pilot)
         assert len(freezes) == 1  # once, not on every refresh
     assert gc.get_freeze_count() == 0
+
+
+async def test_the_job_screens_modules_are_imported_once_the_jobs_list_is_filled(
+    real_storage, monkeypatch
+) -> None:
+    """What a job screen's first opening would import (~25 ms) is imported while the jobs
+    list's first screen is read, once it is filled: not before, not again."""
+    from perstack_tui.tui.screens import job
+
+    filled: list[bool] = []
+    warm_up = job.warm_up
+    monkeypatch.setattr(job, "warm_up", lambda: (filled.append(jobs_loaded(app)), warm_up()))
+    app = make_app(real_storage)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_for(lambda: filled, pilot)
+        await open_coordinator_job(app, pilot)
+        await pilot.press("escape")
+        await wait_for(lambda: isinstance(app.screen, JobsScreen), pilot)
+        await pilot.pause()
+    assert filled == [True]
+
+
+WARMED_OPENING = """
+import asyncio, json, sys, time
+from perstack_tui.storage.filesystem import FileSystemStorage
+from perstack_tui.tui.app import PerstackApp
+from perstack_tui.tui.screens import job
+
+async def main():
+    warmed = asyncio.Event()
+    warm_up = job.warm_up
+    job.warm_up = lambda: (warm_up(), warmed.set())
+    app = PerstackApp(FileSystemStorage(sys.argv[1]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await asyncio.wait_for(warmed.wait(), 30)
+        before = set(sys.modules)
+        app.open_job(sys.argv[2])
+        deadline = time.monotonic() + 30
+        while not (isinstance(app.screen, job.JobScreen) and app.screen.events):
+            assert time.monotonic() < deadline, "the job screen did not show its events"
+            await pilot.pause(0.02)
+        await app.screen.wait_for_refresh()
+        print(json.dumps(sorted(set(sys.modules) - before)))
+
+asyncio.run(main())
+"""
+
+
+def test_a_job_screen_opened_after_the_warm_up_imports_nothing_of_its_own(real_dir) -> None:
+    """In a fresh process, as a user's first opening of a job: everything the job screen
+    and its detail pane need is imported by then."""
+    result = subprocess.run(
+        [sys.executable, "-c", WARMED_OPENING, str(real_dir), COORDINATOR_JOB],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    imported = json.loads(result.stdout.strip().splitlines()[-1])
+    ours = [m for m in imported if m.split(".")[0] in ("perstack_tui", "textual", "rich")]
+    assert ours == []
 
 
 async def test_rows_are_newest_first_before_any_event_is_read(real_dir) -> None:

@@ -23,7 +23,7 @@ from textual.containers import Horizontal, Vertical
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Input, Static
+from textual.widgets import Input
 
 from ... import keys
 from ...catalog import (
@@ -152,29 +152,24 @@ def parse_step_range(text: str) -> tuple[int, int] | None:
 
 
 def _detail_widget() -> Widget:
-    """C2's EventDetail when it is there, else a plain JSON view."""
-    try:
-        from ..widgets.event_view import EventDetail
-    except ImportError:
-        return PlainDetail(id="detail")
+    """The detail pane's widget, whose module (and the widgets it uses: ~25 ms of imports)
+    is imported here, if :func:`warm_up` has not done it already."""
+    from ..widgets.event_view import EventDetail
+
     return EventDetail(id="detail")
 
 
-class PlainDetail(Static, can_focus=True):
-    """A fallback detail: the event's JSON (secrets masked)."""
+def warm_up() -> None:
+    """Import what a job screen's first opening would otherwise import then (~25 ms): its
+    detail pane (:func:`_detail_widget`), the scroll bars a pane grows, the emoji table the
+    first markup label (a JSON tree's) renders with. Meant for a time nothing else is
+    waited for, such as once the jobs list's first screen is filled."""
+    import textual.scrollbar  # noqa: F401
+    from rich.markup import render
 
-    def show(self, event: RunEvent | Unreadable | None, *, run_events: list | None = None) -> None:
-        import json
+    from ..widgets import event_view  # noqa: F401
 
-        from ...models import mask_secrets
-
-        if event is None:
-            self.update("")
-        elif isinstance(event, Unreadable):
-            self.update(Text(f"unreadable: {event.key}\n{event.reason}\n\n{event.preview}", "red"))
-        else:
-            data = mask_secrets(event.to_json_dict())
-            self.update(Text(json.dumps(data, indent=2, ensure_ascii=False)[:20000]))
+    render(":")
 
 
 class JobScreen(Screen[None]):

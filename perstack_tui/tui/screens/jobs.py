@@ -290,6 +290,7 @@ class JobsScreen(Screen[None]):
             await asyncio.wait_for(self._ordered.wait(), grace)
         try:
             catalog = self.app.catalog
+            warmed = False
             while True:
                 await self._wanted.wait()
                 first, last = self.list.visible_range
@@ -314,6 +315,9 @@ class JobsScreen(Screen[None]):
                 self._dirty = True
                 self.list.refresh()
                 self._update_status()
+                if not warmed:  # the first screen filled: a job's screen is likely next
+                    warmed = True
+                    self.call_after_refresh(_warm_up_job_screen)
         except NoMatches:  # the screen closed (or the app quit) meanwhile
             return
 
@@ -566,3 +570,9 @@ class JobsScreen(Screen[None]):
         )
         self.load_ids()
         self._wanted.set()
+
+
+def _warm_up_job_screen() -> None:
+    from .job import warm_up  # job's module imports this one
+
+    warm_up()
