@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 from pathlib import Path
 
 import pytest
@@ -216,3 +217,23 @@ async def test_filesystem_key_listing_holds_files_only_sorted_after_start_after(
     assert await storage.list_keys(RUN, start_after=RUN + "event-1700000000001") == expected
     assert await storage.list_keys(RUN, start_after=expected[-1]) == []
     assert await storage.list_keys("jobs/job1/runs/missing/") == []
+
+
+def canonical_by_definition(names: list[str]) -> bool:
+    """keys.all_canonical's definition, name by name."""
+    pattern = re.compile(r"event-[0-9]{13}-[0-9]+-[^\n./]*\.json")
+    return bool(names) and all(pattern.fullmatch(name) for name in names)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_all_canonical_is_its_definition_name_by_name(seed: int):
+    rng = random.Random(seed)
+    odd = ODD_NAMES + [key.rpartition("/")[2] for key in ODD_KEYS]
+    odd.append("event-1700000000000-1-sub/callTools.json")
+    for _ in range(300):
+        names = [canonical(rng, [1700000000000, 1799999999999]) for _ in range(rng.randrange(4))]
+        for _ in range(rng.choice([0, 0, 1, 2])):
+            names.insert(rng.randrange(len(names) + 1), rng.choice(odd))
+        assert keys.all_canonical(names) == canonical_by_definition(names), names
+    assert keys.all_canonical(["event-1700000000000-1-.json"])  # a type may be empty
+    assert not keys.all_canonical([])
