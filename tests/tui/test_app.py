@@ -97,6 +97,7 @@ async def test_the_job_screens_modules_are_imported_once_the_jobs_list_is_filled
     app = make_app(real_storage)
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(lambda: filled, pilot)
+        assert app.screen.warmed_up.is_set()
         await open_coordinator_job(app, pilot)
         await pilot.press("escape")
         await wait_for(lambda: isinstance(app.screen, JobsScreen), pilot)
@@ -111,12 +112,9 @@ from perstack_tui.tui.app import PerstackApp
 from perstack_tui.tui.screens import job
 
 async def main():
-    warmed = asyncio.Event()
-    warm_up = job.warm_up
-    job.warm_up = lambda: (warm_up(), warmed.set())
     app = PerstackApp(FileSystemStorage(sys.argv[1]))
     async with app.run_test(size=(120, 36)) as pilot:
-        await asyncio.wait_for(warmed.wait(), 30)
+        await asyncio.wait_for(app.screen.warmed_up.wait(), 30)
         before = set(sys.modules)
         app.open_job(sys.argv[2])
         deadline = time.monotonic() + 30

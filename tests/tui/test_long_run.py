@@ -4,6 +4,7 @@ made at once, and whatever needs them all (a jump, the newest row) gets them all
 from __future__ import annotations
 
 import asyncio
+import gc
 from functools import partial
 
 import pytest
@@ -158,6 +159,7 @@ async def test_the_screen_paints_without_its_rows_when_they_take_a_while() -> No
         await wait_for(lambda: not screen.holds_paint, pilot, timeout=2.0)
         assert not screen.rows
         assert "loading events" in screen.events_list.empty_text
+        await wait_for(gc.isenabled, pilot)  # collection resumes with the first paint
         gate.set()
         await wait_for(lambda: screen.rows and screen.all_rows_made, pilot)
         assert not screen.holds_paint
@@ -174,10 +176,12 @@ async def test_a_quick_listing_is_done_before_the_screen_is_built(
     storage, job_id = await storage_with(partial(long_job, steps=40))
     list_event_metas = storage.list_event_metas
     pushed_when_listed = []
+    collecting = []  # cyclic collection: put off while the screen is listed and built
 
     async def spied(*args, **kwargs):  # type: ignore[no-untyped-def]
         listed = await list_event_metas(*args, **kwargs)
         pushed_when_listed.append(isinstance(app.screen, JobScreen))
+        collecting.append(gc.isenabled())
         return listed
 
     storage.list_event_metas = spied  # type: ignore[method-assign]
@@ -186,6 +190,8 @@ async def test_a_quick_listing_is_done_before_the_screen_is_built(
         await pilot.pause()
         screen = await open_job(app, pilot, job_id)
         assert pushed_when_listed == [False]
+        assert collecting == [False]
+        await wait_for(gc.isenabled, pilot)  # and back once the first screen is painted
         assert screen.events_list.size.height > job_screen._FIRST_ROWS + job_screen._UNSETTLED
         assert screen.events_list.size.height <= len(screen.rows)
 
@@ -220,3 +226,4 @@ async def test_opening_another_job_while_one_lists_shows_the_other_only() -> Non
         assert {row.run_id for row in screen.rows} <= {run.run_id for run in screen.runs}
         assert cancelled == [job_id]
         assert [s.job_id for s in app.screen_stack if isinstance(s, JobScreen)] == [other.job_id]
+        await wait_for(gc.isenabled, pilot)  # the dropped opening puts nothing off for good

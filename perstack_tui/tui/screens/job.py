@@ -279,6 +279,9 @@ class JobScreen(Screen[None]):
         #: the app's paints, held from the screen's mount until its rows show (briefly)
         self._first_paint = contextlib.ExitStack()
         self.holds_paint = False
+        #: cyclic garbage collection, put off from the listing until the first screen is
+        #: painted (~6 ms of collections of what the opening builds, most of it for good)
+        self._collection_put_off = contextlib.ExitStack()
 
     # --- layout -------------------------------------------------------------------------
 
@@ -345,11 +348,13 @@ class JobScreen(Screen[None]):
         10,000 events)."""
         if self._unsafe_id() is not None:  # the screen says so
             return
+        self._collection_put_off.enter_context(paused_gc())  # see _release_paint
         listing = self._listing = asyncio.ensure_future(catalog.runs(self.job_id))
         try:
             await asyncio.wait([listing], timeout=wait)
         except asyncio.CancelledError:  # another job opened meanwhile: this one never shows
             listing.cancel()
+            self._collection_put_off.close()
             raise
 
     @work(exclusive=True, group="job-load")
@@ -362,8 +367,14 @@ class JobScreen(Screen[None]):
             self._release_paint()
 
     def _release_paint(self) -> None:
+        """Let the first paint go (the rows show, or they take a while), and collection
+        resume once it is made (the app's callback: this screen may be gone by then)."""
         self.holds_paint = False
         self._first_paint.close()
+        self.app.call_after_refresh(self._collection_put_off.close)
+
+    def on_unmount(self) -> None:
+        self._collection_put_off.close()  # closed before its first paint (the app quit)
 
     def _unsafe_id(self) -> keys.UnsafeIdError | None:
         try:

@@ -157,6 +157,8 @@ class JobsScreen(Screen[None]):
         self._refreshing = False
         #: the user moved the cursor: re-sorting keeps it on that job (else on the top row)
         self._picked = False
+        #: what a job screen's first opening imports is imported (:func:`job.warm_up`)
+        self.warmed_up = asyncio.Event()
 
     # --- layout -------------------------------------------------------------------------
 
@@ -290,7 +292,7 @@ class JobsScreen(Screen[None]):
             await asyncio.wait_for(self._ordered.wait(), grace)
         try:
             catalog = self.app.catalog
-            warmed = False
+            warming = False
             while True:
                 await self._wanted.wait()
                 first, last = self.list.visible_range
@@ -315,11 +317,17 @@ class JobsScreen(Screen[None]):
                 self._dirty = True
                 self.list.refresh()
                 self._update_status()
-                if not warmed:  # the first screen filled: a job's screen is likely next
-                    warmed = True
-                    self.call_after_refresh(_warm_up_job_screen)
+                if not warming:  # the first screen filled: a job's screen is likely next
+                    warming = True
+                    self.call_after_refresh(self._warm_up)
         except NoMatches:  # the screen closed (or the app quit) meanwhile
             return
+
+    def _warm_up(self) -> None:
+        from .job import warm_up  # job's module imports this one
+
+        warm_up()
+        self.warmed_up.set()
 
     def _resort_if_dirty(self) -> None:
         if self._dirty:
@@ -570,9 +578,3 @@ class JobsScreen(Screen[None]):
         )
         self.load_ids()
         self._wanted.set()
-
-
-def _warm_up_job_screen() -> None:
-    from .job import warm_up  # job's module imports this one
-
-    warm_up()
