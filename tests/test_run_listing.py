@@ -3,15 +3,22 @@ its names, exactly as listing its keys and parsing them key by key does."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
+import re
 from pathlib import Path
 
 import pytest
 
 from perstack_tui import keys
 from perstack_tui.storage import base
-from perstack_tui.storage.base import StorageError, event_metas_by_time, folder_event_metas
+from perstack_tui.storage.base import (
+    NotFoundError,
+    StorageError,
+    event_metas_by_time,
+    folder_event_metas,
+)
 from perstack_tui.storage.filesystem import FileSystemStorage
 
 from .test_event_names import ODD_NAMES, canonical, reference_by_time
@@ -160,6 +167,38 @@ async def test_a_missing_run_folder_lists_no_events_and_a_file_in_its_place_neit
     (tmp_path / "jobs" / "job1" / "runs").mkdir(parents=True)
     (tmp_path / "jobs" / "job1" / "runs" / "file").write_text("")
     assert await storage.list_event_metas("job1", "file") == []
+
+
+async def test_reading_what_is_not_a_regular_file_fails_at_once_naming_it(tmp_path: Path):
+    """A FIFO or a folder where a file is expected (a job.json, an event) is no file: the
+    read says so at once; a FIFO never holds its reader (nothing writes to it)."""
+    run = make_run(tmp_path, [])
+    os.mkfifo(run / "event-1700000000000-1-startRun.json")
+    (run / "event-1700000000001-1-callTools.json").mkdir()
+    storage = FileSystemStorage(tmp_path)
+    for name in ("event-1700000000000-1-startRun.json", "event-1700000000001-1-callTools.json"):
+        with pytest.raises(NotFoundError, match=re.escape(f"{name}: not a file")):
+            await asyncio.wait_for(storage.read_bytes(RUN + name), timeout=5)
+    with pytest.raises(NotFoundError, match=re.escape("gone.json: no such file")):
+        await storage.read_bytes(RUN + "gone.json")
+
+
+async def test_a_file_read_is_whole_though_it_grew_after_its_size_was_taken(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    run = make_run(tmp_path, [])
+    data = os.urandom(3 << 20)  # past the first read and a next one
+    (run / "event-1700000000000-1-startRun.json").write_bytes(data)
+    fstat = os.fstat
+
+    def smaller(fd: int) -> os.stat_result:  # the size before the file grew
+        info = list(fstat(fd))
+        info[6] = 10  # st_size
+        return os.stat_result(info)
+
+    monkeypatch.setattr(os, "fstat", smaller)
+    storage = FileSystemStorage(tmp_path)
+    assert await storage.read_bytes(RUN + "event-1700000000000-1-startRun.json") == data
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root may list any folder")

@@ -31,6 +31,8 @@ T = TypeVar("T")
 #: read_many: at most this many threads, each reading at least this many files in turn
 _READ_THREADS = 4
 _FILES_PER_THREAD = 1024
+#: how a file is opened to be read (not blocking: see FileSystemStorage._read)
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 
 
 class FileSystemStorage(KeyValueStorage):
@@ -214,14 +216,31 @@ class FileSystemStorage(KeyValueStorage):
         return f"{self.base}/{key}"
 
     def _read(self, key: str) -> bytes:
+        """The file's bytes, read with the bare calls (a file object is ~40% of the cost
+        of reading a small file), opened without waiting and read only if it is a regular
+        file: a FIFO where a file was expected would otherwise hold its reader for good."""
         path = self._file(key)
         try:
-            with open(path, "rb") as file:
-                return file.read()
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
+            fd = os.open(path, _READ_FLAGS)
+        except (FileNotFoundError, NotADirectoryError) as error:
             raise NotFoundError(f"{path}: no such file", key=key) from error
         except PermissionError as error:
             raise StorageError(f"{path}: permission denied", key=key) from error
+        except OSError as error:
+            raise StorageError(f"{path}: {error.strerror}", key=key) from error
+        try:
+            info = os.fstat(fd)
+            if not S_ISREG(info.st_mode):
+                raise NotFoundError(f"{path}: not a file", key=key)
+            size = info.st_size + 1  # a short read is the end of a regular file
+            parts = [os.read(fd, size)]
+            while len(parts[-1]) == size:  # it grew since: read on to its end
+                parts.append(os.read(fd, size := 1 << 20))
+            return b"".join(parts)
+        except OSError as error:
+            raise StorageError(f"{path}: {error.strerror}", key=key) from error
+        finally:
+            os.close(fd)
 
     async def write_bytes(self, key: str, data: bytes) -> None:
         path = self.path_of(key)
