@@ -43,18 +43,19 @@ class Settings:
     tail_events: int
     repeat: int
     cold_repeat: int
-    #: repeats of the open-run figures (the engine's: the fastest; the app's: the median
-    #: of the differences): quantities of ~10 ms whose spread on a shared VM is as large
+    #: repeats of the open-run figures (the engine's: the fastest; the app's: pairs of
+    #: openings, the median of their differences; the app's floors): quantities of ~10 ms
+    #: whose spread on a shared VM is as large
     open_run_repeat: int = 1
-    #: ... of the app's on a disk: ~10 ms beside a ~150 ms screen opening whose spread is
-    #: tens of ms, where S3's ~1.5 s settles in far fewer
+    #: ... pairs of the app's openings on a disk: ~10 ms beside a ~130 ms screen opening
+    #: whose spread is tens of ms, where S3's ~1.5 s settles in far fewer
     open_run_disk_repeat: int = 1
     s3: bool = True
     is_quick: bool = False
 
     @classmethod
     def full(cls) -> Settings:
-        return cls([1_000, 10_000], 10_000, 20, [100, 1_000, 10_000], 50_000, 3, 9, 41, 101)
+        return cls([1_000, 10_000], 10_000, 20, [100, 1_000, 10_000], 50_000, 3, 9, 41, 601)
 
     @classmethod
     def quick(cls) -> Settings:
@@ -531,22 +532,55 @@ def figure_open_run(ctx: Context) -> None:
     figure_open_run_app(ctx)
 
 
+#: pairs of openings one run-app-pairs process measures (a fresh app each: the process
+#: grows a few MB an app)
+PAIRS_A_PROCESS = 50
+
+
 def measure_run_apps(
-    ctx: Context, runs: list[dict[str, Any]], repeat: int
-) -> list[tuple[list[dict[str, Any]], list[dict[str, Any]]]]:
-    """The job screen's first screen (run-app) and its floor (run-app-floor, reading the
-    files that run of the app read) on each of ``runs``, every repeat's. One repeat
-    measures every run in turn, so that the machine's drift falls on each alike."""
-    values: list[list[dict[str, Any]]] = [[] for _ in runs]
-    floors: list[list[dict[str, Any]]] = [[] for _ in runs]
+    ctx: Context, runs: list[dict[str, Any]], pairs: int
+) -> tuple[list[list[dict[str, Any]]], list[list[dict[str, Any]]], dict[str, Any]]:
+    """The job screen's first screen on each of two ``runs`` (its own cost's, the long
+    one): run-app in fresh processes, ``repeat`` times each in turn (a user's first
+    opening; its RSS, the files it read); then ``pairs`` pairs of openings in as few
+    run-app-pairs processes as hold :data:`PAIRS_A_PROCESS` each, and before each process
+    its share of the floors (run-app-floor on the files that run's app read, fresh
+    processes, each run in turn): this VM's speed drifts by a third over minutes, and a
+    floor measured beside the openings drifts with them.
+
+    The fresh openings and the floors of each run, and the pairs: each run's ``seconds``
+    and ``listed_s`` pair by pair, and ``small_floor``, for each pair the median of the
+    first run's floors measured beside it."""
+    fresh: list[list[dict[str, Any]]] = [[], []]
+    floors: list[list[dict[str, Any]]] = [[], []]
+    paired: dict[str, Any] = {"seconds": [[], []], "listed_s": [[], []], "small_floor": []}
     with tempfile.TemporaryDirectory(prefix="bench-keys-") as folder:
-        keys_file = str(Path(folder, "read.json"))
-        for _ in range(repeat):
-            for params, value, floor in zip(runs, values, floors, strict=True):
-                value.append(scenario("run-app", {**params, "keys_out": keys_file}))
-                if "error" not in value[-1]:
-                    floor.append(scenario("run-app-floor", {**params, "keys_file": keys_file}))
-    return list(zip(values, floors, strict=True))
+        keys_files = [str(Path(folder, f"read-{i}.json")) for i in range(len(runs))]
+        for _ in range(ctx.settings.repeat):
+            for params, keys_file, results in zip(runs, keys_files, fresh, strict=True):
+                results.append(scenario("run-app", {**params, "keys_out": keys_file}))
+        errors = [r for results in fresh for r in results if "error" in r]
+        if errors:
+            return fresh, floors, errors[0]
+        processes = -(-pairs // PAIRS_A_PROCESS)
+        floor_repeat = max(ctx.settings.open_run_repeats(), processes)
+        for process in range(processes):
+            beside: list[list[dict[str, Any]]] = [[], []]
+            for _ in range(floor_repeat // processes + (process < floor_repeat % processes)):
+                for params, keys_file, results in zip(runs, keys_files, beside, strict=True):
+                    results.append(scenario("run-app-floor", {**params, "keys_file": keys_file}))
+            size = pairs // processes + (process < pairs % processes)
+            result = scenario("run-app-pairs", {"runs": runs, "pairs": size}, timeout=3600)
+            errors = [r for r in (result, *beside[0], *beside[1]) if "error" in r]
+            if errors:
+                return fresh, floors, errors[0]
+            for name in ("seconds", "listed_s"):
+                for mine, theirs in zip(paired[name], result[name], strict=True):
+                    mine += theirs
+            paired["small_floor"] += [statistics.median(f["seconds"] for f in beside[0])] * size
+            for mine, theirs in zip(floors, beside, strict=True):
+                mine += theirs
+    return fresh, floors, paired
 
 
 def median_interval(values: list[float]) -> tuple[float, float] | None:
@@ -569,7 +603,11 @@ SCREEN_RUN_EVENTS = 500
 def figure_open_run_app(ctx: Context) -> None:
     """The same first screen on the real app: its job screen on the long run, with the
     screen's own cost subtracted: the same screen on a run of 500 events that shows the
-    very same first screen (same rows, same files read), beyond that run's floor."""
+    very same first screen (same rows, same files read), beyond that run's floor.
+
+    The difference of the two openings comes from pairs of them in one process (see
+    run-app-pairs), the floors from fresh processes beside them; a user's first opening,
+    its RSS and the files it read, from fresh processes (:func:`measure_run_apps`)."""
     big = DataSet("run", ctx.settings.run_events)
     small = DataSet("run", min(SCREEN_RUN_EVENTS, ctx.settings.run_events))
     job = big.job_id()
@@ -577,28 +615,23 @@ def figure_open_run_app(ctx: Context) -> None:
     for backend, spec in ctx.specs(big):
         small_spec = ctx.fs_spec(small) if backend == "filesystem" else ctx.s3_spec(small)
         small_run = next(iter(small.plans())).events[0]["runId"]
-        repeat = ctx.settings.open_run_repeats(app_on_disk=backend == "filesystem")
-        (small_values, small_floors), (values, floors) = measure_run_apps(
-            ctx,
-            [
-                {"storage": small_spec, "job": small.job_id(), "run": small_run},
-                {"storage": spec, "job": job, "run": run},
-            ],
-            repeat,
-        )
+        runs = [
+            {"storage": small_spec, "job": small.job_id(), "run": small_run},
+            {"storage": spec, "job": job, "run": run},
+        ]
+        pairs = ctx.settings.open_run_repeats(app_on_disk=backend == "filesystem")
+        (small_values, values), floors, paired = measure_run_apps(ctx, runs, pairs)
         small_value, value = medians(small_values), medians(values)
-        small_floor, floor = (
-            medians(f) if f else {"error": "run-app failed"} for f in (small_floors, floors)
-        )
-        raw, own, beyond, floor_s, spread = value_of(value), None, None, value_of(floor), ""
-        if not error_note(value, floor, small_value, small_floor):
-            own = value_of(small_value) - value_of(small_floor)
-            # Each repeat's long run less the screen's own cost measured beside it, and
-            # their median: a screen opening waits for 60 fps frames and shares a VM whose
-            # noise is tens of ms either way, so single values (or the fastest) say little
+        small_floor, floor = (medians(f) if f else {} for f in floors)
+        beyond, floor_s, spread = None, value_of(floor), ""
+        error = error_note(value, small_value, paired)
+        if not error:
+            (small_s, big_s), (small_listed, big_listed) = paired["seconds"], paired["listed_s"]
+            own = statistics.median(small_s) - (value_of(small_floor) or 0.0)
+            # each pair's long run less the screen's own cost measured beside it, and their
+            # median: a screen opening shares a VM whose noise is tens of ms either way
             differences = [
-                v["seconds"] - (s["seconds"] - f["seconds"])
-                for v, s, f in zip(values, small_values, small_floors, strict=True)
+                b - s + f for s, b, f in zip(small_s, big_s, paired["small_floor"], strict=True)
             ]
             beyond = statistics.median(differences)
             if len(differences) > 1:
@@ -611,10 +644,13 @@ def figure_open_run_app(ctx: Context) -> None:
                     f"; 95% interval of the median {fmt(low, 's')} to {fmt(high, 's')}, "
                     f"{low / floor_s:.2f}x to {high / floor_s:.2f}x"
                 )
-            spread += (
-                f"; its runs listed (then the screen is built) after "
-                f"{fmt(value_of(value, 'listed_s'), 's')}, "
-                f"{fmt(value_of(small_value, 'listed_s'), 's')} on the {small.size:g}-event run"
+            spread = (
+                f"{fmt(statistics.median(big_s), 's')} in all ({fmt(value_of(value), 's')} as "
+                f"a process's first), less the screen's own cost: the same first screen on a "
+                f"{small.size:g}-event run less its floor ({fmt(own, 's')}), the median of "
+                f"{len(differences)} pairs of openings{spread}; its runs listed (then the "
+                f"screen is built) after {fmt(statistics.median(big_listed), 's')}, "
+                f"{fmt(statistics.median(small_listed), 's')} on the {small.size:g}-event run"
             )
         data = f"{count(value.get('events', floor.get('events')))} events, {backend} (TUI)"
         same = small_value.get("read") == value.get("read")
@@ -625,14 +661,13 @@ def figure_open_run_app(ctx: Context) -> None:
             )
         ctx.add(Row("open run, first screen (TUI)", data, beyond, floor_s, "s",
                     "<= 1.5x floor", _within(beyond, floor_s, 1.5),
-                    note=error_note(value, floor, small_value, small_floor)
+                    note=error
                     or f"the real app's job screen until its first screen of rows shows with "
                     f"their events read ({count(value.get('read'))} files: a folded stream row "
-                    f"is its deltas), {fmt(raw, 's')} in all, less the screen's own cost: "
-                    f"the same first screen on a {small.size:g}-event run less its floor "
-                    f"({fmt(own, 's')}), measured beside it in each of {len(values)} repeats "
-                    f"(the value: the median of the repeats' differences{spread}); floor: raw "
-                    "listing + raw reads of the same files"))  # fmt: skip
+                    f"is its deltas), {spread}; each pair: the two runs' openings in turn, a "
+                    "fresh app each, in one process (fresh processes add this VM's spread to "
+                    "each); floor: raw listing + raw reads of the same files, the median of "
+                    f"{len(floors[1])} in fresh processes beside the pairs"))  # fmt: skip
         ctx.add(Row("peak RSS, run open (TUI)", data, value_of(value, "rss_mb"),
                     value_of(small_value, "rss_mb"), "MB",
                     note=f"floor: the same app on a {small.size:g}-event run"))  # fmt: skip
