@@ -541,7 +541,7 @@ def measure_run_apps(
     ctx: Context, runs: list[dict[str, Any]], pairs: int
 ) -> tuple[list[list[dict[str, Any]]], list[list[dict[str, Any]]], dict[str, Any]]:
     """The job screen's first screen on each of two ``runs`` (its own cost's, the long
-    one): run-app in fresh processes, ``repeat`` times each in turn (a user's first
+    one): run-app in fresh processes, the settings' ``repeat`` times each in turn (a user's first
     opening; its RSS, the files it read); then ``pairs`` pairs of openings in as few
     run-app-pairs processes as hold :data:`PAIRS_A_PROCESS` each, and before each process
     its share of the floors (run-app-floor on the files that run's app read, fresh
@@ -549,8 +549,9 @@ def measure_run_apps(
     floor measured beside the openings drifts with them.
 
     The fresh openings and the floors of each run, and the pairs: each run's ``seconds``
-    and ``listed_s`` pair by pair, and ``small_floor``, for each pair the median of the
-    first run's floors measured beside it."""
+    and ``listed_s`` pair by pair, ``floor_s`` (each opening's floor in the pairs' own
+    process), and ``small_floor``, for each pair the median of the first run's floors
+    measured beside it."""
     fresh: list[list[dict[str, Any]]] = [[], []]
     floors: list[list[dict[str, Any]]] = [[], []]
     paired: dict[str, Any] = {
@@ -604,6 +605,12 @@ def median_interval(values: list[float]) -> tuple[float, float] | None:
     return ordered[max(rank, 1) - 1], ordered[n - max(rank, 1)]
 
 
+def pair_differences(small: list[float], big: list[float], floors: list[float]) -> list[float]:
+    """Each pair's long run less the screen's own cost measured beside it (the short run
+    less its floor): a screen opening shares a VM whose noise is tens of ms either way."""
+    return [b - s + f for s, b, f in zip(small, big, floors, strict=True)]
+
+
 #: events of the run the job screen's own cost is measured on: the long run's first 500
 #: (the synthetic runs share their start), which hold its whole first screen
 SCREEN_RUN_EVENTS = 500
@@ -637,16 +644,12 @@ def figure_open_run_app(ctx: Context) -> None:
         if not error:
             (small_s, big_s), (small_listed, big_listed) = paired["seconds"], paired["listed_s"]
             own = statistics.median(small_s) - (value_of(small_floor) or 0.0)
-            # each pair's long run less the screen's own cost measured beside it, and their
-            # median: a screen opening shares a VM whose noise is tens of ms either way
-            differences = [
-                b - s + f for s, b, f in zip(small_s, big_s, paired["small_floor"], strict=True)
-            ]
-            beyond = statistics.median(differences)
-            if len(differences) > 1:
-                low, _, high = statistics.quantiles(differences, n=4)
+            bare = pair_differences(small_s, big_s, paired["small_floor"])
+            beyond = statistics.median(bare)
+            if len(bare) > 1:
+                low, _, high = statistics.quantiles(bare, n=4)
                 spread = f"; their middle half {fmt(low, 's')} to {fmt(high, 's')}"
-            interval = median_interval(differences)
+            interval = median_interval(bare)
             if interval and floor_s:
                 low, high = interval
                 spread += (
@@ -656,9 +659,7 @@ def figure_open_run_app(ctx: Context) -> None:
             # the same, with the floors measured in the pairs' process beside each opening
             small_in, big_in = paired["floor_s"]
             floor_in = statistics.median(big_in)
-            beyond_in = statistics.median(
-                b - s + f for s, b, f in zip(small_s, big_s, small_in, strict=True)
-            )
+            beyond_in = statistics.median(pair_differences(small_s, big_s, small_in))
             spread += (
                 f"; with floors measured in the pairs' process, beside each opening: "
                 f"{fmt(beyond_in, 's')} against {fmt(floor_in, 's')}, "
@@ -668,7 +669,7 @@ def figure_open_run_app(ctx: Context) -> None:
                 f"{fmt(statistics.median(big_s), 's')} in all ({fmt(value_of(value), 's')} as "
                 f"a process's first), less the screen's own cost: the same first screen on a "
                 f"{small.size:g}-event run less its floor ({fmt(own, 's')}), the median of "
-                f"{len(differences)} pairs of openings{spread}; its runs listed (then the "
+                f"{len(bare)} pairs of openings{spread}; its runs listed (then the "
                 f"screen is built) after {fmt(statistics.median(big_listed), 's')}, "
                 f"{fmt(statistics.median(small_listed), 's')} on the {small.size:g}-event run"
             )

@@ -457,10 +457,10 @@ async def run_app_pairs(p: Params) -> dict[str, Any]:
     one process, where fresh processes each add this VM's spread to a ~130 ms opening (a
     fixed pure-Python workload takes 70-130 ms here from one run to the next).
 
-    With ``keys_files`` (each run's, as run-app writes them), each opening is followed by
-    its floor (run-app-floor) in this process: ``floor_s``, what the floor takes in a
-    process that holds apps, for comparison with the bare one."""
-    runs, keys_files = p["runs"], p.get("keys_files")
+    Each opening is followed by its floor (run-app-floor on ``keys_files``, each run's, as
+    run-app writes them) in this process: ``floor_s``, what the floor takes in a process
+    that holds apps, for comparison with the bare one."""
+    runs, keys_files = p["runs"], p["keys_files"]
     order = [0, 1]  # the unmeasured openings
     for pair in range(p["pairs"]):
         order += (0, 1) if pair % 2 == 0 else (1, 0)
@@ -470,12 +470,13 @@ async def run_app_pairs(p: Params) -> dict[str, Any]:
         result = await run_app(runs[which])
         if "error" in result or not result.get("ok"):
             return {"error": result.get("error", "run-app-pairs: the first screen never showed")}
-        if keys_files:
-            floor = await run_app_floor({**runs[which], "keys_file": keys_files[which]})
-            result["floor_s"] = floor["seconds"]
+        floor = await run_app_floor({**runs[which], "keys_file": keys_files[which]})
+        result["floor_s"] = floor["seconds"]
         results[which].append(result)
-    names = ("seconds", "listed_s", "floor_s") if keys_files else ("seconds", "listed_s")
-    return {name: [[r[name] for r in measured[1:]] for measured in results] for name in names}
+    return {
+        name: [[r[name] for r in measured[1:]] for measured in results]
+        for name in ("seconds", "listed_s", "floor_s")
+    }
 
 
 @scenario("run-app-floor")
