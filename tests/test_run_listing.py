@@ -7,6 +7,8 @@ import asyncio
 import os
 import random
 import re
+import threading
+from itertools import islice
 from pathlib import Path
 
 import pytest
@@ -301,6 +303,37 @@ def test_opening_a_long_listing_parses_only_what_is_asked(monkeypatch: pytest.Mo
     assert sum(parsed) <= 80
     assert [m.key for m in events] == [RUN + name for name in names]
     assert sum(parsed) <= 10_080
+
+
+async def test_a_run_folders_first_names_and_last_are_picked_in_its_listings_thread(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """A folder's first screen of names and its last are picked once, where it was listed
+    (its names still in that thread's cache), not when the screen asks for them."""
+    monkeypatch.setattr(base, "_FIRST_SLICE", 4)  # 40 names are then a long listing
+    picked: list[threading.Thread] = []
+    least = base._least_names
+    monkeypatch.setattr(
+        base,
+        "_least_names",
+        lambda names, count: picked.append(threading.current_thread()) or least(names, count),
+    )
+    greatest: list[threading.Thread] = []  # of all the names (the builtin, looked up there)
+    monkeypatch.setattr(
+        base,
+        "max",
+        lambda *args, **kw: (len(args) == 1 and greatest.append(threading.current_thread()))
+        or max(*args, **kw),
+        raising=False,
+    )
+    names = [f"event-{1700000000000 + i}-{i // 4}-callTools.json" for i in range(40)]
+    make_run(tmp_path, random.Random(3).sample(names, len(names)))
+    events = await FileSystemStorage(tmp_path).list_event_metas("job1", "run1")
+    done = [*picked, *greatest]
+    assert len(done) == 2 and threading.main_thread() not in done
+    assert [m.key for m in islice(events, 4)] == [RUN + name for name in names[:4]]
+    assert (events[0].key, events[-1].key) == (RUN + names[0], RUN + names[-1])
+    assert [*picked, *greatest] == done  # the screen and the ends: nothing picked again
 
 
 def test_a_first_screen_of_a_long_listing_sorts_only_its_first_names():

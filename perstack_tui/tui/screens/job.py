@@ -271,7 +271,9 @@ class JobScreen(Screen[None]):
         self._start_step = step
         self._jumps: list[tuple[str, str]] = []  # (run choice, event key) to go back to
         self._wanted = asyncio.Event()
-        self._shown = asyncio.Event()  # the first screen shows what it read
+        #: set once the first screen is painted, with its rows' events read where that took
+        #: less than a moment (what waits for the first screen waits for this)
+        self.shown = asyncio.Event()
         self._read_round = asyncio.Event()  # the bodies wanted were read (or failed)
         self._laid_out = asyncio.Event()  # the lists have their size: rows can be made
         #: the job's runs, listed before the screen was built (:meth:`list_first`)
@@ -425,7 +427,7 @@ class JobScreen(Screen[None]):
         summary = self.app.catalog.cached_job(self.job_id)
         if summary is None or not summary.complete:  # opened before it was summarized
             self.refresh_summary(refresh=False)
-        await self._shown.wait()  # its first poll lists the job again: after the first screen
+        await self.shown.wait()  # its first poll lists the job again: after the first screen
         await self._follow_job()
 
     async def _no_runs_text(self) -> str:
@@ -514,7 +516,7 @@ class JobScreen(Screen[None]):
                 self._wanted.clear()
                 await self._read_wanted()
                 self._read_round.set()
-                if self._shown.is_set() and self._more is not None:  # rows made again
+                if self.shown.is_set() and self._more is not None:  # rows made again
                     self.call_after_refresh(self._complete_rows)
         except NoMatches:  # the screen closed (or the app quit) meanwhile
             return
@@ -522,7 +524,7 @@ class JobScreen(Screen[None]):
     def _screen_shown(self) -> None:
         """What waits for the first screen: the rest of the rows, the runs' step ranges,
         the follower."""
-        self._shown.set()
+        self.shown.set()
         self.runs_list.refresh()
         if self._more is not None:
             self._complete_rows()
@@ -596,7 +598,7 @@ class JobScreen(Screen[None]):
         mark, style, _label = status_mark(run.status)
         # a run's step range is read off every name of it (~1-3 ms at 10,000 events): it
         # shows right after the first screen of rows, not before it
-        steps = run.steps if self._shown.is_set() else None
+        steps = run.steps if self.shown.is_set() else None
         step_text = "" if steps is None else f" {steps[0]}-{steps[1]}"
         # spaces go in unstyled pieces: SVG screenshots drop a styled piece's leading space
         return Text.assemble(
