@@ -10,6 +10,7 @@ import re
 import threading
 from itertools import islice
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -311,21 +312,21 @@ async def test_a_run_folders_first_names_and_last_are_picked_in_its_listings_thr
     """A folder's first screen of names and its last are picked once, where it was listed
     (its names still in that thread's cache), not when the screen asks for them."""
     monkeypatch.setattr(base, "_FIRST_SLICE", 4)  # 40 names are then a long listing
-    picked: list[threading.Thread] = []
-    least = base._least_names
-    monkeypatch.setattr(
-        base,
-        "_least_names",
-        lambda names, count: picked.append(threading.current_thread()) or least(names, count),
-    )
-    greatest: list[threading.Thread] = []  # of all the names (the builtin, looked up there)
-    monkeypatch.setattr(
-        base,
-        "max",
-        lambda *args, **kw: (len(args) == 1 and greatest.append(threading.current_thread()))
-        or max(*args, **kw),
-        raising=False,
-    )
+    picked: list[threading.Thread] = []  # where the first names were picked
+    greatest: list[threading.Thread] = []  # where the greatest of all the names was
+    least_names = base._least_names
+
+    def least(names: list[str], count: int) -> list[str]:
+        picked.append(threading.current_thread())
+        return least_names(names, count)
+
+    def most(*args: Any, **kwargs: Any) -> Any:  # the builtin, looked up in base
+        if len(args) == 1:
+            greatest.append(threading.current_thread())
+        return max(*args, **kwargs)
+
+    monkeypatch.setattr(base, "_least_names", least)
+    monkeypatch.setattr(base, "max", most, raising=False)
     names = [f"event-{1700000000000 + i}-{i // 4}-callTools.json" for i in range(40)]
     make_run(tmp_path, random.Random(3).sample(names, len(names)))
     events = await FileSystemStorage(tmp_path).list_event_metas("job1", "run1")
