@@ -472,13 +472,10 @@ async def _first_screen(
         screen = await asyncio.wait_for(pushed, 60.0)
     except TimeoutError:
         return None
-    painted: list[tuple[float, float, int]] = []
-    read: list[bool] = []
-    set_shown = screen.shown.set
+    painted: list[tuple[float, float, int, bool]] = []  # when, and whether shown() held
 
-    def mark() -> None:  # the screen's first paint is made
-        painted.append((time.perf_counter(), time.process_time(), len(screen.rows)))
-        read.append(shown())
+    def mark(set_shown: Callable[[], None] = screen.shown.set) -> None:  # the first paint
+        painted.append((time.perf_counter(), time.process_time(), len(screen.rows), shown()))
         set_shown()
 
     screen.shown.set = mark
@@ -486,12 +483,13 @@ async def _first_screen(
         await asyncio.wait_for(screen.shown.wait(), 60.0)
     except TimeoutError:
         return None
-    if read[0]:
-        return painted[0]
+    seconds, cpu, rows, read = painted[0]
+    if read:
+        return seconds, cpu, rows
     # the rows on screen only: cheap; then painted, with whatever layout the rows asked for
     # (the screen's callbacks after a refresh run once nothing is left to lay out or paint)
     if await _wait(shown, 60.0, every=0.001) and await app.screen.wait_for_refresh():
-        return time.perf_counter(), time.process_time(), painted[0][2]
+        return time.perf_counter(), time.process_time(), rows
     return None
 
 
